@@ -1,0 +1,226 @@
+"""The NAS-Bench-101 cell space: constants, specs, pruning, validation and the NB101 hash.
+
+A cell is a DAG given by an upper-triangular 0/1 adjacency matrix and one op per vertex
+(first ``input``, last ``output``). Everything here is pure Python + numpy so that a
+researcher can ``from nas_assets.core import space`` without Dagster or torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+INPUT = "input"
+OUTPUT = "output"
+CONV3X3 = "conv3x3-bn-relu"
+CONV1X1 = "conv1x1-bn-relu"
+MAXPOOL3X3 = "maxpool3x3"
+
+#: Interior ops in NB101 label order (label index = position).
+INTERIOR_OPS: tuple[str, ...] = (CONV3X3, CONV1X1, MAXPOOL3X3)
+ALL_OPS: tuple[str, ...] = (INPUT, OUTPUT, *INTERIOR_OPS)
+INPUT_LABEL = -1
+OUTPUT_LABEL = -2
+#: Op name -> NB101 integer label (the value hashed).
+OP_LABELS: dict[str, int] = {INPUT: INPUT_LABEL, OUTPUT: OUTPUT_LABEL} | {
+    op: i for i, op in enumerate(INTERIOR_OPS)
+}
+LABEL_OPS: dict[int, str] = {v: k for k, v in OP_LABELS.items()}
+
+MAX_VERTICES = 7
+MAX_EDGES = 9
+#: Unique architectures with at most V vertices (SPEC §2), V = 2..7.
+CUMULATIVE_UNIQUE_COUNTS: dict[int, int] = {2: 1, 3: 7, 4: 91, 5: 2532, 6: 64542, 7: 423624}
+#: Labelled graphs before deduplication, cumulative, V = 2..7.
+CUMULATIVE_LABELLED_COUNTS: dict[int, int] = {
+    2: 1, 3: 7, 4: 97, 5: 3364, 6: 128509, 7: 1293208,
+}
+SPACE_SIZE = CUMULATIVE_UNIQUE_COUNTS[MAX_VERTICES]
+
+
+class InvalidSpecError(ValueError):
+    """A (matrix, ops) pair that is not a valid NAS-Bench-101 cell; the message says why."""
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A pruned, validated NAS-Bench-101 cell.
+
+    Attributes:
+        matrix: V x V upper-triangular 0/1 adjacency (uint8), V in 2..7.
+        ops: V op names, ``input`` first and ``output`` last.
+        arch_hash: the NB101 hash (32 hex chars).
+    """
+
+    matrix: np.ndarray
+    ops: tuple[str, ...]
+    arch_hash: str
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.matrix.sum())
+
+    @property
+    def labels(self) -> list[int]:
+        return [OP_LABELS[op] for op in self.ops]
+
+    def matrix_string(self) -> str:
+        """Row-major '0'/'1' string, as in NB101's tfrecords."""
+        return matrix_to_string(self.matrix)
+
+    def ops_string(self) -> str:
+        return ",".join(self.ops)
+
+    @classmethod
+    def from_spec(cls, matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]) -> "ArchSpec":
+        """Prune and validate ``(matrix, ops)`` and hash it.
+
+        Raises:
+            InvalidSpecError: the spec is malformed or not in the space.
+        """
+        pruned, pruned_ops = prune_spec(matrix, ops)
+        return cls(pruned, tuple(pruned_ops), _hash_pruned(pruned, [OP_LABELS[o] for o in pruned_ops]))
+
+    @classmethod
+    def from_strings(cls, matrix: str, ops: str) -> "ArchSpec":
+        """Rebuild from the stored ``matrix``/``ops`` strings of the DuckDB tables."""
+        return cls.from_spec(string_to_matrix(matrix), ops.split(","))
+
+
+def matrix_to_string(matrix: np.ndarray) -> str:
+    return "".join("1" if x else "0" for x in np.asarray(matrix).ravel())
+
+
+def string_to_matrix(text: str) -> np.ndarray:
+    """Parse a row-major '0'/'1' string of a square matrix."""
+    n = int(round(len(text) ** 0.5))
+    if n * n != len(text) or set(text) - {"0", "1"}:
+        raise InvalidSpecError(
+            f"matrix string {text!r}: expected a row-major '0'/'1' string of length V*V"
+        )
+    return np.frombuffer(text.encode(), dtype=np.uint8).reshape(n, n) - ord("0")
+
+
+def _as_matrix(matrix: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
+    try:
+        arr = np.asarray(matrix)
+    except ValueError as exc:  # ragged lists
+        raise InvalidSpecError(f"matrix is not a square 2-D array: {exc}") from None
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise InvalidSpecError(f"matrix must be square 2-D, got shape {arr.shape}")
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+        raise InvalidSpecError(f"matrix must hold 0/1 numbers, got dtype {arr.dtype}")
+    if not np.isin(arr, (0, 1)).all():
+        raise InvalidSpecError("matrix entries must be 0 or 1")
+    arr = arr.astype(np.uint8)
+    if arr.shape[0] < 2:
+        raise InvalidSpecError(f"matrix must have at least 2 vertices (input, output), got {arr.shape[0]}")
+    if np.tril(arr).any():
+        i, j = np.argwhere(np.tril(arr))[0]
+        raise InvalidSpecError(
+            f"matrix is not strictly upper-triangular: edge {i}->{j} points backwards or is a self-loop"
+        )
+    return arr
+
+
+def _check_ops(ops: Sequence[str], n: int) -> list[str]:
+    ops = list(ops)
+    if len(ops) != n:
+        raise InvalidSpecError(f"size mismatch: matrix has {n} vertices but {len(ops)} ops were given")
+    if ops[0] != INPUT or ops[-1] != OUTPUT:
+        raise InvalidSpecError(f"first op must be {INPUT!r} and last {OUTPUT!r}, got {ops[0]!r} ... {ops[-1]!r}")
+    for i, op in enumerate(ops[1:-1], start=1):
+        if op not in INTERIOR_OPS:
+            raise InvalidSpecError(f"unknown op {op!r} at vertex {i}; expected one of {list(INTERIOR_OPS)}")
+    return ops
+
+
+def prune_spec(
+    matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]
+) -> tuple[np.ndarray, list[str]]:
+    """Drop vertices not on an input->output path, then validate the NB101 limits.
+
+    Args:
+        matrix: square upper-triangular 0/1 matrix (list or array), possibly padded.
+        ops: op names, one per vertex, ``input`` first and ``output`` last.
+
+    Returns:
+        The pruned matrix (uint8) and ops.
+
+    Raises:
+        InvalidSpecError: malformed input, input not connected to output, or more than
+            7 vertices / 9 edges after pruning.
+    """
+    arr = _as_matrix(matrix)
+    ops = _check_ops(ops, arr.shape[0])
+    n = arr.shape[0]
+    forward = np.zeros(n, dtype=bool)
+    forward[0] = True
+    for v in range(1, n):  # upper-triangular: one topological pass suffices
+        forward[v] = bool((arr[:v, v].astype(bool) & forward[:v]).any())
+    backward = np.zeros(n, dtype=bool)
+    backward[n - 1] = True
+    for v in range(n - 2, -1, -1):
+        backward[v] = bool((arr[v, v + 1 :].astype(bool) & backward[v + 1 :]).any())
+    if not forward[n - 1]:
+        raise InvalidSpecError("input is not connected to output: no path from vertex 0 to the last vertex")
+    keep = np.flatnonzero(forward & backward)
+    pruned = arr[np.ix_(keep, keep)]
+    pruned_ops = [ops[i] for i in keep]
+    if len(keep) > MAX_VERTICES:
+        raise InvalidSpecError(f"too many vertices after pruning: {len(keep)} > {MAX_VERTICES}")
+    n_edges = int(pruned.sum())
+    if n_edges > MAX_EDGES:
+        raise InvalidSpecError(f"too many edges after pruning: {n_edges} > {MAX_EDGES}")
+    return pruned, pruned_ops
+
+
+def _hash_pruned(matrix: np.ndarray, labels: Sequence[int]) -> str:
+    """The NB101 fingerprint (SPEC §2) of an already-pruned matrix with integer labels."""
+    n = matrix.shape[0]
+    in_deg = matrix.sum(axis=0).tolist()
+    out_deg = matrix.sum(axis=1).tolist()
+    hashes = [
+        hashlib.md5(str((int(o), int(i), int(lab))).encode()).hexdigest()
+        for o, i, lab in zip(out_deg, in_deg, labels)
+    ]
+    preds = [[w for w in range(n) if matrix[w, v]] for v in range(n)]
+    succs = [[w for w in range(n) if matrix[v, w]] for v in range(n)]
+    for _ in range(n):
+        hashes = [
+            hashlib.md5(
+                (
+                    "".join(sorted(hashes[w] for w in preds[v]))
+                    + "|"
+                    + "".join(sorted(hashes[w] for w in succs[v]))
+                    + "|"
+                    + hashes[v]
+                ).encode()
+            ).hexdigest()
+            for v in range(n)
+        ]
+    return hashlib.md5(str(sorted(hashes)).encode()).hexdigest()
+
+
+def hash_spec(matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]) -> str:
+    """Prune, validate and hash a cell; the id used everywhere (NB101-compatible).
+
+    Raises:
+        InvalidSpecError: (a ``ValueError``) with a message naming what is wrong.
+    """
+    return ArchSpec.from_spec(matrix, ops).arch_hash
+
+
+def labels_to_ops(labels: Sequence[int]) -> list[str]:
+    """NB101 integer labels (-1 input, 0..2 interior, -2 output) to op names."""
+    try:
+        return [LABEL_OPS[int(x)] for x in labels]
+    except KeyError as exc:
+        raise InvalidSpecError(f"unknown op label {exc.args[0]}; expected -1, 0, 1, 2 or -2") from None
