@@ -1,0 +1,237 @@
+"""The DuckDB store: schema, safe opening, and the only code that writes tables.
+
+One database file holds everything (architectures, neighbour indexes, the sampled design,
+later training results). Rules:
+
+* a file that is not a DuckDB database, or a DuckDB database made by something else, is
+  refused with a message naming the file -- never initialised over or overwritten;
+* every write replaces a table's rows (or one key's rows) inside one transaction, so re-running
+  is idempotent and an interrupted write leaves the previous rows in place;
+* a file locked by another process gives a clear error naming the holder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+SCHEMA_NAME = "nas_assets"
+SCHEMA_VERSION = "1"
+META_TABLE = "nas_assets_meta"
+
+TABLES: dict[str, str] = {
+    META_TABLE: "key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL",
+    "architectures": (
+        "arch_index INTEGER NOT NULL UNIQUE, arch_hash VARCHAR PRIMARY KEY, n_vertices TINYINT NOT NULL, "
+        "n_edges TINYINT NOT NULL, matrix VARCHAR NOT NULL, ops VARCHAR NOT NULL, "
+        "params BIGINT NOT NULL, flops BIGINT NOT NULL, params_cifar10 BIGINT NOT NULL, "
+        "flops_cifar10 BIGINT NOT NULL, n_fla_neighbours SMALLINT NOT NULL"
+    ),
+    "neighbours": "kind VARCHAR NOT NULL, src INTEGER NOT NULL, dst INTEGER NOT NULL",
+    "sampled_architectures": (
+        "visit INTEGER PRIMARY KEY, arch_index INTEGER NOT NULL, arch_hash VARCHAR NOT NULL, "
+        "stage VARCHAR NOT NULL, walk_id INTEGER, step INTEGER NOT NULL, parent_hash VARCHAR, "
+        "is_new BOOLEAN NOT NULL"
+    ),
+}
+
+
+class StoreError(RuntimeError):
+    """The database file cannot be used as a nas_assets store; the message says why and what to do."""
+
+
+_LOCK_RE = re.compile(r"(Conflicting lock is held in .*?)(?:\.|$)", re.S)
+
+
+def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + lock_timeout_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                holder = _LOCK_RE.search(text)
+                raise StoreError(
+                    f"{path}: the database is locked by another process "
+                    f"({holder.group(1).strip() if holder else text.strip()}). DuckDB allows one writer: "
+                    "stop that process (e.g. another Dagster run or a python shell) or wait for it to finish."
+                ) from None
+            raise StoreError(
+                f"{path}: not a readable DuckDB database ({text.strip()}). Refusing to touch it: "
+                "move it away or point the store at another path."
+            ) from None
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"{path}: not a readable DuckDB database ({str(exc).strip()}). Refusing to touch it: "
+                "move it away or point the store at another path."
+            ) from None
+
+
+def _existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()
+    return {r[0] for r in rows}
+
+
+def _check_or_init(conn: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
+    tables = _existing_tables(conn)
+    if META_TABLE not in tables:
+        if tables:
+            raise StoreError(
+                f"{path}: a DuckDB database that nas_assets did not create (tables: {', '.join(sorted(tables))}; "
+                f"no {META_TABLE} table). Refusing to write into it: choose another store path."
+            )
+        if read_only:
+            raise StoreError(f"{path}: empty database; materialize the architecture_space asset first.")
+        conn.execute("BEGIN")
+        for name, columns in TABLES.items():
+            conn.execute(f"CREATE TABLE {name} ({columns})")
+        conn.execute(
+            f"INSERT INTO {META_TABLE} VALUES ('schema', ?), ('schema_version', ?)", [SCHEMA_NAME, SCHEMA_VERSION]
+        )
+        conn.execute("COMMIT")
+        return
+    meta = dict(conn.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
+    if meta.get("schema") != SCHEMA_NAME:
+        raise StoreError(f"{path}: {META_TABLE}.schema is {meta.get('schema')!r}, expected {SCHEMA_NAME!r}.")
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: store schema version {meta.get('schema_version')!r}, this nas_assets expects "
+            f"{SCHEMA_VERSION!r}. Re-create the store (move the file away) or use the matching version."
+        )
+    missing = [t for t in TABLES if t not in tables]
+    if missing and not read_only:
+        for name in missing:
+            conn.execute(f"CREATE TABLE {name} ({TABLES[name]})")
+
+
+@contextmanager
+def connect(path: str | Path, read_only: bool = False, lock_timeout_s: float = 5.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open (creating if absent) a nas_assets store and check it is one.
+
+    Args:
+        path: the database file; parent directories are created.
+        read_only: open without write access (several readers may share the file).
+        lock_timeout_s: how long to wait for another process's lock before failing.
+
+    Raises:
+        StoreError: not a DuckDB file, a foreign database, a wrong schema version, or locked.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise StoreError(f"{path}: no such store; materialize the architecture_space asset first.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = _open(path, read_only, lock_timeout_s)
+    try:
+        _check_or_init(conn, path, read_only)
+        yield conn
+    finally:
+        conn.close()
+
+
+def _replace(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: str = "", params=()) -> None:
+    """Replace all rows (or those matching ``where``) by ``frame`` in one transaction.
+
+    A full replacement re-creates the table: deleting 400k primary keys and inserting them
+    again costs DuckDB ~5x more than a fresh table.
+    """
+    conn.execute("BEGIN")
+    try:
+        if where:
+            conn.execute(f"DELETE FROM {table} {where}", list(params))
+        else:
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"CREATE TABLE {table} ({TABLES[table]})")
+        conn.register("_incoming", frame)
+        cols = ", ".join(frame.columns)
+        conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
+        conn.unregister("_incoming")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> object:
+    """First value of a query's first row (None if no row).
+
+    Uses ``fetchall``: DuckDB 2 streams results, and a ``fetchone`` leaves the result open,
+    which blocks the next statement on the same connection.
+    """
+    rows = conn.execute(sql, list(params)).fetchall()
+    return rows[0][0] if rows else None
+
+
+def set_meta(conn: duckdb.DuckDBPyConnection, key: str, value: object) -> None:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    conn.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?)", [key, text])
+
+
+def get_meta(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    value = scalar(conn, f"SELECT value FROM {META_TABLE} WHERE key = ?", [key])
+    return None if value is None else str(value)
+
+
+ARCHITECTURE_COLUMNS = [c.split()[0] for c in TABLES["architectures"].split(", ")]
+SAMPLED_COLUMNS = [c.split()[0] for c in TABLES["sampled_architectures"].split(", ")]
+
+
+def _check_columns(frame: pd.DataFrame, expected: list[str], table: str) -> None:
+    missing = [c for c in expected if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{table}: frame lacks columns {missing}; expected {expected}")
+
+
+def write_architectures(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    """Replace the ``architectures`` table (one row per cell of the space)."""
+    _check_columns(frame, ARCHITECTURE_COLUMNS, "architectures")
+    if frame["arch_hash"].duplicated().any():
+        raise ValueError("architectures: duplicate arch_hash values in the frame")
+    _replace(conn, "architectures", frame[ARCHITECTURE_COLUMNS])
+
+
+def write_neighbours(conn: duckdb.DuckDBPyConnection, kind: str, src: np.ndarray, dst: np.ndarray) -> None:
+    """Replace one neighbour index (``kind`` = 'fla' or 'graph_edit'), as arch_index pairs."""
+    frame = pd.DataFrame({"kind": kind, "src": src.astype(np.int32), "dst": dst.astype(np.int32)})
+    _replace(conn, "neighbours", frame, "WHERE kind = ?", [kind])
+
+
+def write_sampled(conn: duckdb.DuckDBPyConnection, design: pd.DataFrame) -> None:
+    """Replace the sampled design; every hash must exist in ``architectures``."""
+    _check_columns(design, SAMPLED_COLUMNS, "sampled_architectures")
+    conn.register("_design", design[["arch_hash"]])
+    unknown = scalar(conn, "SELECT count(*) FROM _design d ANTI JOIN architectures a USING (arch_hash)")
+    conn.unregister("_design")
+    if unknown:
+        raise ValueError(f"sampled_architectures: {unknown} hashes are not in the architectures table")
+    _replace(conn, "sampled_architectures", design[SAMPLED_COLUMNS])
+
+
+def read_neighbour_index(conn: duckdb.DuckDBPyConnection, kind: str, n: int):
+    """Load a stored neighbour index as a :class:`~nas_assets.core.encoding.NeighbourIndex`."""
+    from nas_assets.core.encoding import NeighbourIndex
+
+    src, dst = (
+        conn.execute("SELECT src, dst FROM neighbours WHERE kind = ? ORDER BY src, dst", [kind])
+        .fetchnumpy()
+        .values()
+    )
+    src = np.asarray(src, dtype=np.int64)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+    return NeighbourIndex(indptr=indptr, indices=np.asarray(dst, dtype=np.int32), kind=kind)
+
+
+def table_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(scalar(conn, f"SELECT count(*) FROM {table}"))

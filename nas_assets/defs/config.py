@@ -1,0 +1,57 @@
+"""Run-time knobs of the assets (shown and editable in the Dagster launchpad)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from dagster import Config
+from pydantic import Field
+
+from nas_assets.core.cost import NetworkShape
+from nas_assets.core.sampling import PRESETS, DesignConfig
+
+
+class ArchitectureSpaceConfig(Config):
+    """Network skeleton used for the ``params``/``flops`` columns, and hashing parallelism."""
+
+    in_channels: int = Field(default=18, description="Input channels: 18 So2Sat fusion, 8 Sentinel-1, 10 Sentinel-2.")
+    num_classes: int = Field(default=17, description="Classes: 17 Local Climate Zones for So2Sat LCZ42.")
+    stem_channels: int = Field(default=128, description="Stem / first-stack width (NB101: 128).")
+    num_stacks: int = Field(default=3, description="Stacks of cells (NB101: 3).")
+    cells_per_stack: int = Field(default=3, description="Cells per stack (NB101: 3).")
+    input_size: int = Field(default=32, description="Image height = width in pixels (So2Sat: 32).")
+    workers: int = Field(default=0, description="Processes for bulk hashing; 0 = all available CPUs (max 8).")
+
+    def shape(self) -> NetworkShape:
+        return NetworkShape(
+            in_channels=self.in_channels,
+            num_classes=self.num_classes,
+            stem_channels=self.stem_channels,
+            num_stacks=self.num_stacks,
+            cells_per_stack=self.cells_per_stack,
+            input_size=self.input_size,
+        )
+
+
+class DesignSettings(Config):
+    """The design of experiment: a preset, optionally with any size or the seed overridden."""
+
+    preset: Literal["demo", "paper"] = Field(
+        default="demo", description="'demo' (~15 architectures, CPU minutes) or 'paper' (~1,000, like the report's 907)."
+    )
+    n_initial: Optional[int] = Field(default=None, description="Stage (a) uniform sample size (overrides the preset).")
+    n_walks: Optional[int] = Field(default=None, description="Stage (b) number of random walks (overrides the preset).")
+    walk_length: Optional[int] = Field(default=None, description="Steps per random walk (overrides the preset).")
+    n_local_search: Optional[int] = Field(
+        default=None, description="Stage (c) new neighbours added around sampled points (overrides the preset)."
+    )
+    seed: Optional[int] = Field(default=None, description="RNG seed (preset default 42).")
+
+    def design(self) -> DesignConfig:
+        base = PRESETS[self.preset]
+        overrides = {
+            k: getattr(self, k)
+            for k in ("n_initial", "n_walks", "walk_length", "n_local_search", "seed")
+            if getattr(self, k) is not None
+        }
+        return DesignConfig(**{**base.__dict__, **overrides})

@@ -1,0 +1,83 @@
+"""Assets of the space stage: the whole NB101 space and the sampled design."""
+
+
+import time
+from dataclasses import asdict
+
+import numpy as np
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from nas_assets.core import store as db
+from nas_assets.core.sampling import sample_design
+from nas_assets.core.space_table import build_space_table
+from nas_assets.defs.config import ArchitectureSpaceConfig, DesignSettings
+from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
+from nas_assets.defs.resources import StoreResource
+
+
+@asset(group_name="space", kinds={"duckdb", "numpy"})
+def architecture_space(config: ArchitectureSpaceConfig, store: StoreResource) -> MaterializeResult:
+    """All 423,624 NAS-Bench-101 cells with hash, pruned matrix, ops, parameters, FLOPs and FLA neighbours."""
+    space, fla, frame, timings = build_space_table(config.shape(), workers=config.workers or None)
+    t0 = time.perf_counter()
+    src, dst = fla.edges()
+    with store.connect() as conn:
+        db.write_architectures(conn, frame)
+        db.write_neighbours(conn, "fla", src, dst)
+        db.set_meta(conn, "network_shape", asdict(config.shape()))
+    timings["write_s"] = time.perf_counter() - t0
+    per_vertex = frame["n_vertices"].value_counts().sort_index()
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "n_architectures": len(frame),
+            "per_vertex_count": MetadataValue.json({int(k): int(v) for k, v in per_vertex.items()}),
+            "fla_neighbour_pairs": int(dst.size),
+            "fla_isolated_architectures": int((fla.degrees == 0).sum()),
+            "fla_mean_degree": float(fla.degrees.mean()),
+            **{k: round(v, 2) for k, v in timings.items()},
+            "store": MetadataValue.path(store.path),
+            "preview": MetadataValue.md(frame.head(10).to_markdown(index=False)),
+        }
+    )
+
+
+@asset(group_name="space", kinds={"duckdb"}, deps=[architecture_space])
+def sampled_architectures(
+    context: AssetExecutionContext, config: DesignSettings, store: StoreResource
+) -> MaterializeResult:
+    """The design of experiment: a seeded uniform sample, Hamming-1 random walks and local search, with provenance."""
+    design_config = config.design()
+    with store.connect() as conn:
+        hashes = np.asarray(
+            conn.execute("SELECT arch_hash FROM architectures ORDER BY arch_index").fetchnumpy()["arch_hash"]
+        )
+        if hashes.size == 0:
+            raise RuntimeError(f"{store.path}: architectures table is empty; materialize architecture_space first.")
+        fla = db.read_neighbour_index(conn, "fla", hashes.size)
+        design = sample_design(hashes, fla, design_config)
+        db.write_sampled(conn, design)
+        db.set_meta(conn, "design", {"preset": config.preset, **asdict(design_config)})
+    keys = list(dict.fromkeys(design["arch_hash"]))
+    existing = set(context.instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name))
+    to_add = [k for k in keys if k not in existing]
+    stale = sorted(existing - set(keys))
+    if to_add:
+        context.instance.add_dynamic_partitions(ARCHITECTURE_PARTITIONS.name, to_add)
+    for key in stale:  # keep the partition set equal to the current design
+        context.instance.delete_dynamic_partition(ARCHITECTURE_PARTITIONS.name, key)
+    stages = design.groupby("stage")["is_new"].agg(["size", "sum"])
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": len(design),
+            "n_visits": len(design),
+            "n_architectures": len(keys),
+            "per_stage": MetadataValue.json(
+                {s: {"visits": int(r["size"]), "new": int(r["sum"])} for s, r in stages.iterrows()}
+            ),
+            "design": MetadataValue.json({"preset": config.preset, **asdict(design_config)}),
+            "partitions_added": len(to_add),
+            "partitions_removed": len(stale),
+            "preview": MetadataValue.md(design.head(15).to_markdown(index=False)),
+        }
+    )
