@@ -150,28 +150,19 @@ def network_cost_batch(
     return params, flops
 
 
-def _one(spec: ArchSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    v = spec.n_vertices
-    m = np.zeros((1, MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
-    m[0, :v, :v] = spec.matrix
-    lab = np.full((1, MAX_VERTICES), -3, dtype=np.int8)
-    lab[0, :v] = spec.labels
-    return m, lab, np.array([v])
-
-
 def count_parameters(spec: ArchSpec, shape: NetworkShape = CIFAR10_SHAPE) -> int:
     """Trainable parameters of the NB101 network built from ``spec``."""
-    return int(network_cost_batch(*_one(spec), shape)[0][0])
+    return int(network_cost_batch(*spec.padded(), shape)[0][0])
 
 
 def count_flops(spec: ArchSpec, shape: NetworkShape = CIFAR10_SHAPE) -> int:
     """Forward FLOPs for one image (2 per multiply-add of convs and classifier)."""
-    return int(network_cost_batch(*_one(spec), shape)[1][0])
+    return int(network_cost_batch(*spec.padded(), shape)[1][0])
 
 
 def spec_cost(
     matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str], shape: NetworkShape = CIFAR10_SHAPE
 ) -> tuple[int, int]:
     """(parameters, FLOPs) of any (matrix, ops) spec; pruned and validated first."""
-    params, flops = network_cost_batch(*_one(ArchSpec.from_spec(matrix, ops)), shape)
+    params, flops = network_cost_batch(*ArchSpec.from_spec(matrix, ops).padded(), shape)
     return int(params[0]), int(flops[0])

@@ -43,15 +43,6 @@ FLA_SLOT_NAMES: tuple[str, ...] = (
 ADJ_ONEHOT_DIM = 21 + 5 * 3
 
 
-def _padded(spec: ArchSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    v = spec.n_vertices
-    m = np.zeros((1, MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
-    m[0, :v, :v] = spec.matrix
-    lab = np.full((1, MAX_VERTICES), -3, dtype=np.int8)
-    lab[0, :v] = spec.labels
-    return m, lab, np.array([v], dtype=np.int8)
-
-
 def fla_slots(labels: np.ndarray) -> np.ndarray:
     """FLA slot of every vertex of padded label rows (N, 7); -1 for padding."""
     slots = np.full(labels.shape, -1, dtype=np.int16)
@@ -76,7 +67,7 @@ def encode_fla_batch(matrices: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def encode_fla(matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]) -> np.ndarray:
     """FLA 289-bit encoding of a spec (pruned and validated first); uint8 0/1 of length 289."""
-    m, lab, _ = _padded(ArchSpec.from_spec(matrix, ops))
+    m, lab, _ = ArchSpec.from_spec(matrix, ops).padded()
     return encode_fla_batch(m, lab)[0]
 
 
@@ -100,7 +91,7 @@ def adjacency_onehot_batch(matrices: np.ndarray, labels: np.ndarray, n_vertices:
 
 def adjacency_onehot(matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]) -> np.ndarray:
     """The 36 adjacency-one-hot features of one spec."""
-    m, lab, nv = _padded(ArchSpec.from_spec(matrix, ops))
+    m, lab, nv = ArchSpec.from_spec(matrix, ops).padded()
     return adjacency_onehot_batch(m, lab, nv)[0]
 
 
@@ -225,7 +216,9 @@ def to_seven_vertices(
     return full, seven
 
 
-def graph_edit_neighbour_index(space: SpaceArrays, chunk: int = 20_000) -> NeighbourIndex:
+def graph_edit_neighbour_index(
+    space: SpaceArrays, rows: np.ndarray | None = None, chunk: int = 20_000
+) -> NeighbourIndex:
     """Neighbours under the standard NB101 mutation: flip one of the 21 upper-triangle bits
     of the 7x7 matrix or change one interior op, then prune, validate and look up.
 
@@ -233,8 +226,14 @@ def graph_edit_neighbour_index(space: SpaceArrays, chunk: int = 20_000) -> Neigh
     output, so a single flip can never bring a padding vertex into the cell (it would need an
     in- and an out-edge). The relation is not symmetric: deleting an edge may prune a vertex,
     which no single flip puts back.
+
+    Args:
+        space: the enumerated space.
+        rows: optional architecture indices to compute neighbours for (others get none).
+        chunk: architectures per vectorised batch (bounds memory, ~1.5 GB at the default).
     """
     n = len(space)
+    sources = np.arange(n) if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
     full, labels = to_seven_vertices(space.matrices, space.labels, space.n_vertices)
     nv = space.n_vertices.astype(np.int64)
     real = np.arange(MAX_VERTICES)[None, :] < nv[:, None] - 1
@@ -243,8 +242,8 @@ def graph_edit_neighbour_index(space: SpaceArrays, chunk: int = 20_000) -> Neigh
     sorted_sigs = space.signatures[order]
     iu, ju = np.triu_indices(MAX_VERTICES, k=1)
     srcs, dsts = [], []
-    for start in range(0, n, chunk):
-        sl = slice(start, min(n, start + chunk))
+    for start in range(0, sources.size, chunk):
+        sl = sources[start : start + chunk]
         m, lab, rl = full[sl], labels[sl], real[sl]
         # 21 edge flips between real vertices
         flip_ok = rl[:, iu] & rl[:, ju]
@@ -262,7 +261,7 @@ def graph_edit_neighbour_index(space: SpaceArrays, chunk: int = 20_000) -> Neigh
         lab_o[rows, np.repeat(v2, 2)] = (cur + np.tile([1, 2], g2.size)) % 3
         adj = np.concatenate([adj_f, adj_o])
         lbl = np.concatenate([lab_f, lab_o])
-        src = np.concatenate([g, np.repeat(g2, 2)]) + start
+        src = sl[np.concatenate([g, np.repeat(g2, 2)])]
         keep, connected = _prune_batch(adj)
         kept_adj = adj.astype(bool) & keep[:, :, None] & keep[:, None, :]
         valid = connected & (kept_adj.sum(axis=(1, 2)) <= MAX_EDGES)

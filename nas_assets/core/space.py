@@ -45,7 +45,7 @@ class InvalidSpecError(ValueError):
     """A (matrix, ops) pair that is not a valid NAS-Bench-101 cell; the message says why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ArchSpec:
     """A pruned, validated NAS-Bench-101 cell.
 
@@ -59,6 +59,13 @@ class ArchSpec:
     ops: tuple[str, ...]
     arch_hash: str
 
+    def __eq__(self, other: object) -> bool:
+        # isomorphic cells are the same architecture: identity is the NB101 hash
+        return isinstance(other, ArchSpec) and other.arch_hash == self.arch_hash
+
+    def __hash__(self) -> int:
+        return hash(self.arch_hash)
+
     @property
     def n_vertices(self) -> int:
         return int(self.matrix.shape[0])
@@ -70,6 +77,15 @@ class ArchSpec:
     @property
     def labels(self) -> list[int]:
         return [OP_LABELS[op] for op in self.ops]
+
+    def padded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As a batch of one for the vectorised code: (1, 7, 7) matrix, (1, 7) labels (-3 pads), (1,) V."""
+        v = self.n_vertices
+        m = np.zeros((1, MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
+        m[0, :v, :v] = self.matrix
+        lab = np.full((1, MAX_VERTICES), -3, dtype=np.int8)
+        lab[0, :v] = self.labels
+        return m, lab, np.array([v], dtype=np.int8)
 
     def matrix_string(self) -> str:
         """Row-major '0'/'1' string, as in NB101's tfrecords."""

@@ -1,0 +1,107 @@
+"""``python -m nas_assets`` / ``nas-assets``: the space without Dagster.
+
+Examples:
+    python -m nas_assets space export --out space.parquet
+    python -m nas_assets space export --out s2.parquet --in-channels 10
+    python -m nas_assets space hash --matrix 0110000000100000001000000000 ... --ops input,conv3x3-bn-relu,...,output
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+EXAMPLES = """examples:
+  python -m nas_assets space export --out space.parquet            # all 423,624 cells, So2Sat network costs
+  python -m nas_assets space export --out cifar.parquet --in-channels 3 --num-classes 10
+  python -m nas_assets space hash --matrix 0100001000 ... --ops input,conv3x3-bn-relu,output
+"""
+
+
+def _cmd_space_export(args: argparse.Namespace) -> int:
+    from nas_assets.core.cost import NetworkShape
+    from nas_assets.core.encoding import fla_neighbour_index
+    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.space_table import architecture_frame
+
+    out = Path(args.out)
+    if out.suffix != ".parquet":
+        print(f"error: --out {out}: expected a .parquet file name", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    space = enumerate_space(max_vertices=args.max_vertices, workers=args.workers)
+    fla = fla_neighbour_index(space)
+    shape = NetworkShape(
+        in_channels=args.in_channels, num_classes=args.num_classes, stem_channels=args.stem_channels
+    )
+    frame = architecture_frame(space, shape, fla)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(out)  # atomic: a reader never sees a half-written file
+    print(f"wrote {len(frame):,} architectures to {out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _cmd_space_hash(args: argparse.Namespace) -> int:
+    from nas_assets.core.cost import NetworkShape, network_cost_batch
+    from nas_assets.core.space import ArchSpec, InvalidSpecError, string_to_matrix
+
+    try:
+        spec = ArchSpec.from_spec(string_to_matrix(args.matrix), args.ops.split(","))
+    except InvalidSpecError as exc:
+        print(f"invalid spec: {exc}", file=sys.stderr)
+        return 2
+    shape = NetworkShape(in_channels=args.in_channels, num_classes=args.num_classes, stem_channels=args.stem_channels)
+    params, flops = network_cost_batch(*spec.padded(), shape)
+    print(f"hash     {spec.arch_hash}")
+    print(f"matrix   {spec.matrix_string()}  ({spec.n_vertices} vertices, {spec.n_edges} edges, pruned)")
+    print(f"ops      {spec.ops_string()}")
+    print(f"params   {int(params[0]):,}")
+    print(f"flops    {int(flops[0]):,}")
+    return 0
+
+
+def _add_shape_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--in-channels", type=int, default=18, help="input channels (default 18: So2Sat S1+S2)")
+    p.add_argument("--num-classes", type=int, default=17, help="classes (default 17: LCZ42)")
+    p.add_argument("--stem-channels", type=int, default=128, help="stem width (default 128, as NB101)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nas_assets",
+        description="nas_assets: NAS-Bench-101 benchmarks on Earth-observation data.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="group", required=True)
+    space = sub.add_parser("space", help="the NAS-Bench-101 cell space", epilog=EXAMPLES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    space_sub = space.add_subparsers(dest="command", required=True)
+
+    export = space_sub.add_parser("export", help="write every architecture to a Parquet file")
+    export.add_argument("--out", required=True, help="output .parquet path")
+    export.add_argument("--max-vertices", type=int, default=7, help="restrict to cells with at most V vertices (2..7)")
+    export.add_argument("--workers", type=int, default=None, help="hashing processes (default: available CPUs)")
+    _add_shape_args(export)
+    export.set_defaults(func=_cmd_space_export)
+
+    hsh = space_sub.add_parser("hash", help="prune, validate and hash one cell; print its size and cost")
+    hsh.add_argument("--matrix", required=True, help="row-major '0'/'1' string of the V x V adjacency")
+    hsh.add_argument("--ops", required=True, help="comma-separated op names, input first, output last")
+    _add_shape_args(hsh)
+    hsh.set_defaults(func=_cmd_space_hash)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
