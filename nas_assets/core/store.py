@@ -48,7 +48,7 @@ class StoreError(RuntimeError):
     """The database file cannot be used as a nas_assets store; the message says why and what to do."""
 
 
-_LOCK_RE = re.compile(r"(Conflicting lock is held in .*?)(?:\.|$)", re.S)
+_LOCK_RE = re.compile(r"Conflicting lock is held in (.*?\(PID \d+\))")
 
 
 def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
@@ -65,7 +65,7 @@ def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPy
                 holder = _LOCK_RE.search(text)
                 raise StoreError(
                     f"{path}: the database is locked by another process "
-                    f"({holder.group(1).strip() if holder else text.strip()}). DuckDB allows one writer: "
+                    f"({'held by ' + holder.group(1) if holder else text.strip()}). DuckDB allows one writer: "
                     "stop that process (e.g. another Dagster run or a python shell) or wait for it to finish."
                 ) from None
             raise StoreError(

@@ -20,13 +20,18 @@ def default_store_path() -> str:
     return str(data_dir / "nas_assets.duckdb")
 
 
-defs = Definitions(
-    assets=[architecture_space, sampled_architectures],
-    asset_checks=[
-        space_checks.space_has_exact_counts,
-        space_checks.space_hashes_unique,
-        space_checks.sampled_hashes_in_space,
-        space_checks.partitions_match_design,
-    ],
-    resources={"store": StoreResource(path=default_store_path())},
-)
+def build_definitions(store_path: str) -> Definitions:
+    """All assets, checks and resources, over the DuckDB file at ``store_path``."""
+    return Definitions(
+        assets=[architecture_space, sampled_architectures],
+        asset_checks=[
+            space_checks.space_has_exact_counts,
+            space_checks.space_hashes_unique,
+            space_checks.sampled_hashes_in_space,
+            space_checks.partitions_match_design,
+        ],
+        resources={"store": StoreResource(path=store_path)},
+    )
+
+
+defs = build_definitions(default_store_path())

@@ -1,0 +1,46 @@
+"""``python -m nas_assets``: the space without Dagster."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from nas_assets.core.space import CUMULATIVE_UNIQUE_COUNTS
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nas_assets", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_help_lists_subcommands_with_examples():
+    out = run("--help")
+    assert out.returncode == 0 and "space" in out.stdout and "examples:" in out.stdout
+    out = run("space", "--help")
+    assert "export" in out.stdout and "hash" in out.stdout
+
+
+def test_space_export_writes_parquet(tmp_path):
+    target = tmp_path / "sub" / "space5.parquet"
+    out = run("space", "export", "--out", str(target), "--max-vertices", "5", "--workers", "1")
+    assert out.returncode == 0, out.stderr
+    frame = pd.read_parquet(target)
+    assert len(frame) == CUMULATIVE_UNIQUE_COUNTS[5]
+    assert {"arch_hash", "matrix", "ops", "n_vertices", "n_edges", "params", "flops"} <= set(frame.columns)
+    assert frame["arch_hash"].is_unique
+    assert not list(target.parent.glob(".*.tmp"))
+
+
+def test_space_export_rejects_other_suffix(tmp_path):
+    out = run("space", "export", "--out", str(tmp_path / "space.csv"))
+    assert out.returncode == 2 and "expected a .parquet file name" in out.stderr
+
+
+def test_space_hash_prints_and_rejects():
+    ok = run("space", "hash", "--matrix", "011001000", "--ops", "input,conv3x3-bn-relu,output",
+             "--in-channels", "3", "--num-classes", "10")
+    assert ok.returncode == 0, ok.stderr
+    assert "hash     " in ok.stdout and "params   " in ok.stdout
+    bad = run("space", "hash", "--matrix", "010000000", "--ops", "input,conv3x3-bn-relu,output")
+    assert bad.returncode == 2 and "input is not connected to output" in bad.stderr
