@@ -1,0 +1,32 @@
+# The two commands of the README. Everything installs into .venv from pyproject.toml.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+export NAS_ASSETS_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: install demo test benchmark ui
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/dagster asset materialize -m nas_assets.defs --select 'architecture_space,sampled_architectures'
+	@echo
+	@echo "DuckDB store : $(NAS_ASSETS_DATA_DIR)/nas_assets.duckdb"
+	@echo "Dagster UI   : make ui   (then open http://127.0.0.1:3000)"
+
+test: install
+	$(BIN)/python -m pytest
+
+benchmark: install
+	$(BIN)/python benchmarks/space.py
+
+ui: install
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
