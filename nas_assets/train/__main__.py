@@ -1,0 +1,5 @@
+import sys
+
+from nas_assets.train.cli import main
+
+sys.exit(main())

@@ -1,0 +1,147 @@
+"""``python -m nas_assets.train``: train one architecture (what a SLURM job or a local process runs).
+
+Examples:
+    python -m nas_assets.train --arch 0110...:input,conv3x3-bn-relu,...,output --data data/so2sat --out runs/
+    python -m nas_assets.train --arch <hash> --store data/nas_assets.duckdb --data DIR --out DIR \
+        --epochs 4,12,36,108 --devices 4 --accelerator gpu
+    srun python -m nas_assets.train ... --devices 4 --num-nodes 1    # ranks from SLURM
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from nas_assets.core.space import ArchSpec, InvalidSpecError, string_to_matrix
+
+
+class ArchNotFound(LookupError):
+    pass
+
+
+def resolve_arch(text: str, store: str | None = None) -> ArchSpec:
+    """``MATRIX:OPS`` (row-major '0'/'1' matrix, comma-separated ops) or a 32-hex NB101 hash.
+
+    A hash is looked up in the DuckDB store when given, else in a fresh enumeration (~12 s).
+    """
+    if ":" in text:
+        matrix, ops = text.split(":", 1)
+        return ArchSpec.from_spec(string_to_matrix(matrix), ops.split(","))
+    text = text.strip().lower()
+    if len(text) != 32 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidSpecError(f"--arch {text!r}: expected a 32-hex NB101 hash or MATRIX:OPS")
+    if store:
+        from nas_assets.core import store as db
+
+        with db.connect(store, read_only=True) as conn:
+            rows = conn.execute("SELECT matrix, ops FROM architectures WHERE arch_hash = ?", [text]).fetchall()
+        if not rows:
+            raise ArchNotFound(f"--arch {text}: not in the architectures table of {store}")
+        return ArchSpec.from_strings(*rows[0])
+    from nas_assets.core.enumeration import enumerate_space
+
+    space = enumerate_space()
+    hits = (space.hashes == text).nonzero()[0]
+    if hits.size == 0:
+        raise ArchNotFound(f"--arch {text}: not a NAS-Bench-101 architecture hash")
+    i = int(hits[0])
+    return ArchSpec.from_spec(space.matrix(i), space.ops(i))
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive lock across processes (DDP ranks, concurrent jobs on one node)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m nas_assets.train",
+        description="Train one NAS-Bench-101 architecture on So2Sat LCZ42 (or a synthetic So2Sat-format dataset).",
+        epilog=__doc__.split("Examples:", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--arch", required=True, help="NB101 hash, or MATRIX:OPS (row-major 0/1 string : comma-separated ops)")
+    p.add_argument("--store", help="DuckDB store to look a hash up in (default: enumerate the space)")
+    p.add_argument("--data", required=True, help="So2Sat directory (training.h5, validation.h5, testing.h5)")
+    p.add_argument("--out", required=True, help="directory for <hash>.json (and checkpoints/)")
+    p.add_argument("--cache-dir", help="normalised-array cache (default: <data>/.nas_assets_cache)")
+    p.add_argument("--sensor", default="fusion", choices=["fusion", "s1", "s2"], help="input bands (default fusion: 18)")
+    p.add_argument("--s1-transform", default="signed_log", choices=["signed_log", "clip"], help="S1 heavy-tail treatment")
+    p.add_argument("--stats", default="train", choices=["train", "spec"], help="z-score statistics source")
+    p.add_argument("--epochs", default="4,12,36,108", help="budget epochs, comma-separated (trains to the largest)")
+    p.add_argument("--recipe", default="sgd", choices=["sgd", "nb101"], help="sgd (report) or nb101 (RMSProp, cosine)")
+    p.add_argument("--lr", type=float, help="per-process learning rate (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, default=256, help="per-process batch (default 256)")
+    p.add_argument("--stem-channels", type=int, default=128)
+    p.add_argument("--num-stacks", type=int, default=3)
+    p.add_argument("--cells-per-stack", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-augment", action="store_true", help="no random flips/crops")
+    p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node; >1 uses DDP")
+    p.add_argument("--num-nodes", type=int, default=1)
+    p.add_argument("--precision", default="auto", help="auto (bf16-mixed on GPU, 32-true on CPU) or a Lightning value")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing last.ckpt")
+    p.add_argument("--force", action="store_true", help="train even if the result file exists")
+    p.add_argument("--progress-every", type=float, default=30.0, help="seconds between progress lines")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from nas_assets.train.config import TrainConfig
+
+    try:
+        spec = resolve_arch(args.arch, args.store)
+        budgets = tuple(int(b) for b in args.epochs.split(",") if b.strip())
+        config = TrainConfig(
+            budgets=budgets, recipe=args.recipe, lr=args.lr, batch_size=args.batch_size,
+            stem_channels=args.stem_channels, num_stacks=args.num_stacks, cells_per_stack=args.cells_per_stack,
+            augment=not args.no_augment, seed=args.seed, precision=args.precision, compile=args.compile,
+        )
+    except (InvalidSpecError, ArchNotFound, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from nas_assets.train.runner import result_path, train_architecture
+    from nas_assets.train.so2sat_data import load_so2sat_arrays
+
+    out = Path(args.out)
+    existing = result_path(out, spec)
+    if existing.exists() and not args.force:
+        print(f"{existing} exists; nothing to do (use --force to train again)")
+        return 0
+    data_dir = Path(args.data)
+    cache_dir = Path(args.cache_dir) if args.cache_dir else data_dir / ".nas_assets_cache"
+    try:
+        with file_lock(cache_dir / ".lock"):  # one rank/job builds the cache, the others reuse it
+            data = load_so2sat_arrays(data_dir, cache_dir, args.sensor, args.s1_transform, args.stats)
+    except ValueError as exc:  # layout errors name the file, dataset and expectation
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    record = train_architecture(
+        spec, data, config, out, accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
+        resume=not args.no_resume, progress_every_s=args.progress_every,
+    )
+    if record is not None:
+        last = record["budgets"][-1] if record["budgets"] else {}
+        val = last.get("val", {})
+        print(
+            f"done {spec.arch_hash}: val acc {val.get('overall_accuracy', float('nan')):.4f}, "
+            f"macro {val.get('macro_accuracy', float('nan')):.4f}, train {record['timings']['train_seconds']:.1f} s "
+            f"-> {result_path(out, spec)}",
+            flush=True,
+        )
+    return 0

@@ -1,0 +1,92 @@
+"""Configuration of one training run (plain dataclasses: CLI, tests and Dagster share them)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+#: NB101's epoch budgets; a run evaluates at each budget it reaches.
+DEFAULT_BUDGETS: tuple[int, ...] = (4, 12, 36, 108)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimiser and schedule.
+
+    Attributes:
+        name: ``sgd`` (the report's recipe) or ``nb101`` (NAS-Bench-101's).
+        lr: learning rate for one process with ``batch_size`` samples; multiplied by the
+            number of processes (linear scaling), since every process takes its own batch.
+        momentum, weight_decay: optimiser settings.
+        eps: RMSProp epsilon (NB101: 1.0); unused by SGD.
+    """
+
+    name: Literal["sgd", "nb101"]
+    lr: float
+    momentum: float
+    weight_decay: float
+    eps: float = 1.0
+
+
+RECIPES: dict[str, Recipe] = {
+    # The report: SGD momentum 0.9, weight decay 5e-4, batch 256 per GPU, LR scaled with GPUs;
+    # it gives no base LR or schedule -- we use 0.1 per 256 with a per-step cosine to zero.
+    "sgd": Recipe("sgd", lr=0.1, momentum=0.9, weight_decay=5e-4),
+    # NAS-Bench-101: RMSProp (decay 0.9, momentum 0.9, eps 1.0), LR 0.2 per-step cosine, wd 1e-4.
+    "nb101": Recipe("nb101", lr=0.2, momentum=0.9, weight_decay=1e-4, eps=1.0),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run of one architecture.
+
+    Attributes:
+        budgets: epochs at which the run is evaluated; the run trains ``max(budgets)`` epochs
+            and the LR schedule spans all of them.
+        recipe: key of :data:`RECIPES`.
+        lr: override of the recipe's per-process learning rate.
+        batch_size: samples per process and step.
+        stem_channels, num_stacks, cells_per_stack: network skeleton (NB101: 128, 3, 3).
+        augment: random flips and crops on training batches.
+        seed: seeds weights, data order and augmentation.
+        precision: Lightning precision; ``auto`` = bf16-mixed on GPU, 32-true on CPU.
+        channels_last: memory format; ``None`` = on for GPU.
+        compile: wrap the network in ``torch.compile``.
+        eval_batch_size: batch for evaluation passes.
+    """
+
+    budgets: tuple[int, ...] = DEFAULT_BUDGETS
+    recipe: str = "sgd"
+    lr: float | None = None
+    batch_size: int = 256
+    stem_channels: int = 128
+    num_stacks: int = 3
+    cells_per_stack: int = 3
+    augment: bool = True
+    seed: int = 0
+    precision: str = "auto"
+    channels_last: bool | None = None
+    compile: bool = False
+    eval_batch_size: int = 1024
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.budgets or any(int(b) <= 0 for b in self.budgets):
+            raise ValueError(f"budgets must be positive epoch numbers, got {self.budgets}")
+        object.__setattr__(self, "budgets", tuple(sorted({int(b) for b in self.budgets})))
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; expected one of {sorted(RECIPES)}")
+        if self.batch_size <= 0 or self.eval_batch_size <= 0:
+            raise ValueError("batch sizes must be positive")
+
+    @property
+    def epochs(self) -> int:
+        return max(self.budgets)
+
+    def optimiser(self) -> Recipe:
+        base = RECIPES[self.recipe]
+        return base if self.lr is None else Recipe(base.name, self.lr, base.momentum, base.weight_decay, base.eps)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
