@@ -41,7 +41,26 @@ TABLES: dict[str, str] = {
         "stage VARCHAR NOT NULL, walk_id INTEGER, step INTEGER NOT NULL, parent_hash VARCHAR, "
         "is_new BOOLEAN NOT NULL"
     ),
+    "training_runs": (
+        "arch_hash VARCHAR NOT NULL, run_key VARCHAR NOT NULL, dataset VARCHAR, seed INTEGER, recipe VARCHAR, "
+        "max_epochs INTEGER, params BIGINT, flops BIGINT, train_seconds DOUBLE, eval_seconds DOUBLE, "
+        "images_per_second DOUBLE, world_size INTEGER, device VARCHAR, hostname VARCHAR, slurm_job_id VARCHAR, "
+        "launcher VARCHAR, test_overall_accuracy DOUBLE, test_macro_accuracy DOUBLE, test_kappa DOUBLE, "
+        "config VARCHAR, result_path VARCHAR, ingested_at TIMESTAMP DEFAULT current_timestamp, "
+        "PRIMARY KEY (arch_hash, run_key)"
+    ),
+    "budget_metrics": (
+        "arch_hash VARCHAR NOT NULL, run_key VARCHAR NOT NULL, epoch INTEGER NOT NULL, train_seconds DOUBLE, "
+        "train_overall_accuracy DOUBLE, train_macro_accuracy DOUBLE, train_kappa DOUBLE, train_loss DOUBLE, val_overall_accuracy DOUBLE, val_macro_accuracy DOUBLE, val_kappa DOUBLE, val_loss DOUBLE, test_overall_accuracy DOUBLE, test_macro_accuracy DOUBLE, test_kappa DOUBLE, test_loss DOUBLE, "
+        "PRIMARY KEY (arch_hash, run_key, epoch)"
+    ),
+    "class_metrics": (
+        "arch_hash VARCHAR NOT NULL, run_key VARCHAR NOT NULL, epoch INTEGER NOT NULL, class_index SMALLINT NOT NULL, "
+        "train_accuracy DOUBLE, val_accuracy DOUBLE, test_accuracy DOUBLE, "
+        "PRIMARY KEY (arch_hash, run_key, epoch, class_index)"
+    ),
 }
+RESULT_TABLES = ("training_runs", "budget_metrics", "class_metrics")
 
 
 class StoreError(RuntimeError):
@@ -216,6 +235,41 @@ def write_sampled(conn: duckdb.DuckDBPyConnection, design: pd.DataFrame) -> None
     if unknown:
         raise ValueError(f"sampled_architectures: {unknown} hashes are not in the architectures table")
     _replace(conn, "sampled_architectures", design[SAMPLED_COLUMNS])
+
+
+def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> int:
+    """Upsert validated result rows (see ``core.results.result_frames``) in one transaction.
+
+    Every (arch_hash, run_key) present in ``frames`` loses its old rows in all three result
+    tables first, so re-ingesting a run replaces it and never duplicates it.
+
+    Returns:
+        Number of runs written.
+    """
+    runs = frames["training_runs"]
+    if runs.empty:
+        return 0
+    if runs[["arch_hash", "run_key"]].duplicated().any():
+        raise ValueError("training_runs: the same (arch_hash, run_key) appears twice in one ingest")
+    conn.execute("BEGIN")
+    try:
+        conn.register("_keys", runs[["arch_hash", "run_key"]])
+        for table in RESULT_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE (arch_hash, run_key) IN (SELECT (arch_hash, run_key) FROM _keys)")
+        conn.unregister("_keys")
+        for table in RESULT_TABLES:
+            frame = frames[table]
+            if frame.empty:
+                continue
+            conn.register("_incoming", frame)
+            cols = ", ".join(frame.columns)
+            conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
+            conn.unregister("_incoming")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(runs)
 
 
 def read_neighbour_index(conn: duckdb.DuckDBPyConnection, kind: str, n: int):
