@@ -165,14 +165,21 @@ class JobInfo:
         return self.state in FAILED_STATES
 
 
-_FIELD = re.compile(r"(\w+)=(\S*)")
+# A key of ``scontrol -o`` output ("JobState", "Socks/Node", "ReqB:S:C:T", ...); a value runs
+# up to the next " Key=" because values may contain spaces (e.g. WorkDir).
+_FIELD = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=(.*?)(?=\s[A-Za-z][A-Za-z0-9_:/]*=|\s*$)")
+
+
+def parse_scontrol_line(line: str) -> dict[str, str]:
+    """Fields of one ``scontrol -o show job`` line."""
+    return {m.group(1): m.group(2) for m in _FIELD.finditer(line.strip())}
 
 
 def job_info(job_id: str) -> JobInfo | None:
     """State of a job from ``scontrol`` (``sacct`` as a fallback); None if unknown to both."""
     out = _run(["scontrol", "-o", "show", "job", str(job_id)])
     if out.returncode == 0 and out.stdout.strip():
-        fields = dict(_FIELD.findall(out.stdout))
+        fields = parse_scontrol_line(out.stdout.strip().splitlines()[0])
         return JobInfo(
             job_id=str(job_id),
             state=fields.get("JobState", "UNKNOWN"),
