@@ -1,9 +1,11 @@
-"""``python -m nas_assets`` / ``nas-assets``: the space without Dagster.
+"""``python -m nas_assets`` / ``nas-assets``: the space and the So2Sat data, without Dagster.
 
 Examples:
     python -m nas_assets space export --out space.parquet
     python -m nas_assets space export --out s2.parquet --in-channels 10
     python -m nas_assets space hash --matrix 0110000000100000001000000000 ... --ops input,conv3x3-bn-relu,...,output
+    python -m nas_assets data synth --out data/so2sat-synth
+    python -m nas_assets data check data/so2sat-synth
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ EXAMPLES = """examples:
   python -m nas_assets space export --out space.parquet            # all 423,624 cells, So2Sat network costs
   python -m nas_assets space export --out cifar.parquet --in-channels 3 --num-classes 10
   python -m nas_assets space hash --matrix 0100001000 ... --ops input,conv3x3-bn-relu,output
+  python -m nas_assets data synth --out data/so2sat-synth --train 2000 --val 500 --test 500 --seed 0
+  python -m nas_assets data check data/so2sat-synth                 # validate So2Sat files, print a summary
 """
 
 
@@ -95,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     hsh.add_argument("--ops", required=True, help="comma-separated op names, input first, output last")
     _add_shape_args(hsh)
     hsh.set_defaults(func=_cmd_space_hash)
+
+    # argparse only at import: the data commands load h5py/numpy when they run
+    from nas_assets.train.data.cli import add_data_commands
+
+    add_data_commands(sub)
     return parser
 
 

@@ -10,11 +10,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import fcntl
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from nas_assets.core.space import ArchSpec, InvalidSpecError, string_to_matrix
 
@@ -50,18 +47,6 @@ def resolve_arch(text: str, store: str | None = None) -> ArchSpec:
         raise ArchNotFound(f"--arch {text}: not a NAS-Bench-101 architecture hash")
     i = int(hits[0])
     return ArchSpec.from_spec(space.matrix(i), space.ops(i))
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Exclusive lock across processes (DDP ranks, concurrent jobs on one node)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,9 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data_dir = Path(args.data)
     cache_dir = Path(args.cache_dir) if args.cache_dir else data_dir / ".nas_assets_cache"
-    try:
-        with file_lock(cache_dir / ".lock"):  # one rank/job builds the cache, the others reuse it
-            data = load_so2sat_arrays(data_dir, cache_dir, args.sensor, args.s1_transform, args.stats)
+    try:  # the cache builder locks per config: one rank/job builds it, the others reuse it
+        data = load_so2sat_arrays(data_dir, cache_dir, args.sensor, args.s1_transform, args.stats)
     except ValueError as exc:  # layout errors name the file, dataset and expectation
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from nas_assets.core.metrics import summarize
 from nas_assets.train.config import TrainConfig
 from nas_assets.train.network import NB101Network
+from nas_assets.train.reporting import REPORTER
 
 #: ``(x, y)`` batches of one split for this process (already sharded, no padding).
 EvalBatches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
@@ -64,7 +65,7 @@ class NB101Module(L.LightningModule):
         self.samples_seen = 0
         self._epoch_start = 0.0
         self._train_confusion: torch.Tensor | None = None
-        self._train_loss = 0.0
+        self._train_loss_t: torch.Tensor | None = None
         self._train_count = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +89,7 @@ class NB101Module(L.LightningModule):
     # ---- training -----------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         self._train_confusion = torch.zeros(self.num_classes * self.num_classes, dtype=torch.int64, device=self.device)
-        self._train_loss, self._train_count = 0.0, 0
+        self._train_count = 0
         self._train_loss_t = torch.zeros((), dtype=torch.float64, device=self.device)
         self._epoch_start = time.perf_counter()
 
@@ -160,13 +161,12 @@ class NB101Module(L.LightningModule):
     def _log_budget(self, record: dict) -> None:
         if self.trainer.is_global_zero:
             val = record.get("val", {})
-            print(
+            REPORTER.info(
                 f"[budget {record['epoch']:>3}] train acc {record['train']['overall_accuracy']:.4f}  "
                 f"val acc {val.get('overall_accuracy', float('nan')):.4f}  "
                 f"val macro {val.get('macro_accuracy', float('nan')):.4f}  "
                 f"val kappa {val.get('kappa', float('nan')):.4f}  "
-                f"train {record['train_seconds']:.1f} s",
-                flush=True,
+                f"train {record['train_seconds']:.1f} s"
             )
 
     # ---- resumable state ----------------------------------------------------------------

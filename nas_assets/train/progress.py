@@ -6,6 +6,8 @@ import time
 
 import lightning as L
 
+from nas_assets.train.reporting import REPORTER
+
 
 class ProgressLogger(L.Callback):
     """Every ``every_s`` seconds and at each epoch end: epoch, step, img/s over all processes, ETA.
@@ -46,8 +48,7 @@ class ProgressLogger(L.Callback):
         batch = batch or trainer.lightning_module.config.batch_size
         remaining = (trainer.max_epochs - trainer.current_epoch) * steps_per_epoch - step
         eta = remaining / rate if rate > 0 else float("nan")
-        print(
+        REPORTER.info(
             f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} step {step}/{steps_per_epoch} "
-            f"{rate * batch * trainer.world_size:,.0f} img/s  ETA {eta / 60:.1f} min",
-            flush=True,
+            f"{rate * batch * trainer.world_size:,.0f} img/s  ETA {eta / 60:.1f} min"
         )

@@ -73,6 +73,16 @@ def _eval_batches(x: np.ndarray, y: np.ndarray, batch: int, rank: int, world: in
     return batches
 
 
+class EpochSeeder(L.Callback):
+    """Tells the loader which epoch starts, so a resumed run replays the same data order."""
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.loader.set_epoch(trainer.current_epoch)
+
+
 def environment(trainer: L.Trainer) -> dict:
     """Where and with what the run happened."""
     device = "cpu"
@@ -186,6 +196,7 @@ def train_architecture(
         x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, device=device,
         seed=config.seed, rank=rank, world_size=world, drop_last=False, dequantize=data.to_float,
     )
+    trainer.callbacks.append(EpochSeeder(train_loader))
     eval_sets = {
         split: _eval_batches(*data.splits[split], config.eval_batch_size, rank, world, device, data.to_float)
         for split in ("val", "test")
@@ -207,7 +218,7 @@ def train_architecture(
         # collective under DDP: every rank calls, rank 0 writes; temp + rename keeps last.ckpt whole
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         tmp = ckpt_dir / f".last.{os.getpid()}.tmp"
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)
         if trainer.is_global_zero:
             if is_budget and keep_budget_checkpoints:
                 import shutil
