@@ -90,3 +90,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+#: The embedded demo: a narrow network (stem 16, one cell per stack) and four one-epoch budgets,
+#: so each architecture trains in well under a minute on 2 CPU cores on the demo synthetic data.
+DEMO_TRAINING = TrainConfig(budgets=(1, 2, 3, 4), stem_channels=16, cells_per_stack=1, batch_size=64, lr=0.05)
+#: NAS-Bench-101's protocol as the report ran it (the default TrainConfig).
+PAPER_TRAINING = TrainConfig()
