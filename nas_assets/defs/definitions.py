@@ -1,37 +1,43 @@
-"""The one ``Definitions`` object; the only place that reads the environment."""
+"""The one ``Definitions`` object (resources from ``profiles``, the environment's only reader)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from dagster import AssetSelection, Definitions, define_asset_job
 
-from dagster import Definitions
-
-from nas_assets.defs.resources import StoreResource
-from nas_assets.defs.space_assets import architecture_space, sampled_architectures
 from nas_assets.defs import space_checks
+from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
+from nas_assets.defs.profiles import resources as profile_resources
+from nas_assets.defs.profiles import store_path
+from nas_assets.defs.space_assets import architecture_space, sampled_architectures
+from nas_assets.defs.training_assets import results_table, so2sat_dataset, trained_architecture
+
+ASSETS = [architecture_space, sampled_architectures, so2sat_dataset, trained_architecture, results_table]
+CHECKS = [
+    space_checks.space_has_exact_counts,
+    space_checks.space_hashes_unique,
+    space_checks.sampled_hashes_in_space,
+    space_checks.partitions_match_design,
+]
+
+#: Backfill target: one run per architecture partition (``dagster job backfill -j train_architectures --all``).
+train_architectures = define_asset_job(
+    "train_architectures", selection=AssetSelection.assets(trained_architecture), partitions_def=ARCHITECTURE_PARTITIONS
+)
 
 
 def default_store_path() -> str:
-    """``$NAS_ASSETS_DB``, else ``$NAS_ASSETS_DATA_DIR/nas_assets.duckdb``, else ``./data/nas_assets.duckdb``."""
-    if os.environ.get("NAS_ASSETS_DB"):
-        return str(Path(os.environ["NAS_ASSETS_DB"]).resolve())
-    data_dir = Path(os.environ.get("NAS_ASSETS_DATA_DIR", "data")).resolve()
-    return str(data_dir / "nas_assets.duckdb")
+    return store_path()
 
 
-def build_definitions(store_path: str) -> Definitions:
-    """All assets, checks and resources, over the DuckDB file at ``store_path``."""
-    return Definitions(
-        assets=[architecture_space, sampled_architectures],
-        asset_checks=[
-            space_checks.space_has_exact_counts,
-            space_checks.space_hashes_unique,
-            space_checks.sampled_hashes_in_space,
-            space_checks.partitions_match_design,
-        ],
-        resources={"store": StoreResource(path=store_path)},
-    )
+def build_definitions(store: str | None = None, **overrides) -> Definitions:
+    """All assets, checks, jobs and resources; ``store`` and ``overrides`` replace profile resources."""
+    resources = profile_resources()
+    if store is not None:
+        from nas_assets.defs.resources import StoreResource
+
+        resources["store"] = StoreResource(path=store)
+    resources.update(overrides)
+    return Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=[train_architectures], resources=resources)
 
 
-defs = build_definitions(default_store_path())
+defs = build_definitions()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Optional
 
 import duckdb
 from dagster import ConfigurableResource
@@ -29,3 +30,63 @@ class StoreResource(ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         with store.connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as conn:
             yield conn
+
+
+class So2SatDataResource(ConfigurableResource):
+    """The So2Sat LCZ42 directory (real files, or the embedded synthetic stand-in) and its cache."""
+
+    path: str = Field(description="Directory with training.h5, validation.h5, testing.h5 (v2) or a v3 variant.")
+    cache_dir: str = Field(description="Where the normalised float16 cache is built (reused by every job).")
+    synthetic: bool = Field(default=False, description="Generate a synthetic So2Sat-format dataset at `path` if absent.")
+    synthetic_train: int = Field(default=2000, description="Synthetic training samples.")
+    synthetic_val: int = Field(default=500, description="Synthetic validation samples.")
+    synthetic_test: int = Field(default=500, description="Synthetic test samples.")
+    synthetic_seed: int = Field(default=0, description="Synthetic data seed.")
+    sensor: str = Field(default="fusion", description="'fusion' (18 bands), 's1' (8) or 's2' (10).")
+    s1_transform: str = Field(default="signed_log", description="S1 heavy-tail treatment: 'signed_log' or 'clip'.")
+    stats: str = Field(default="train", description="z-score statistics: 'train' (computed) or 'spec' (published v2).")
+
+    def train_args(self) -> list[str]:
+        return ["--data", self.path, "--cache-dir", self.cache_dir, "--sensor", self.sensor,
+                "--s1-transform", self.s1_transform, "--stats", self.stats]
+
+
+class TrainingSetupResource(ConfigurableResource):
+    """How every architecture of a benchmark is trained (one setting for all partitions, so the
+    benchmark is uniform), and where runs write results and checkpoints."""
+
+    runs_dir: str = Field(description="Result files, checkpoints and job logs (a shared file system for SLURM).")
+    budgets: list[int] = Field(default=[4, 12, 36, 108], description="Epochs at which metrics are recorded.")
+    recipe: str = Field(default="sgd", description="'sgd' (the report's) or 'nb101' (RMSProp, cosine).")
+    lr: Optional[float] = Field(default=None, description="Per-process learning rate (None: the recipe's).")
+    batch_size: int = Field(default=256, description="Per-process batch size.")
+    stem_channels: int = Field(default=128, description="Stem width (NB101: 128).")
+    num_stacks: int = Field(default=3, description="Stacks (NB101: 3).")
+    cells_per_stack: int = Field(default=3, description="Cells per stack (NB101: 3).")
+    seed: int = Field(default=0, description="Training seed.")
+    augment: bool = Field(default=True, description="Random flips and crops.")
+    precision: str = Field(default="auto", description="'auto' (bf16-mixed on GPU) or a Lightning precision.")
+
+    def config_id(self, data: "So2SatDataResource") -> str:
+        """Short id of everything that changes what a run measures (names the runs directory)."""
+        import hashlib
+        import json
+
+        basis = {k: getattr(self, k) for k in ("budgets", "recipe", "lr", "batch_size", "stem_channels", "num_stacks",
+                                               "cells_per_stack", "seed", "augment")}
+        basis.update(data=str(Path(data.path).resolve()), sensor=data.sensor, s1=data.s1_transform, stats=data.stats)
+        return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
+
+    def out_dir(self, data: "So2SatDataResource") -> Path:
+        return Path(self.runs_dir) / self.config_id(data)
+
+    def train_args(self) -> list[str]:
+        args = ["--epochs", ",".join(str(b) for b in self.budgets), "--recipe", self.recipe,
+                "--batch-size", str(self.batch_size), "--stem-channels", str(self.stem_channels),
+                "--num-stacks", str(self.num_stacks), "--cells-per-stack", str(self.cells_per_stack),
+                "--seed", str(self.seed), "--precision", self.precision, "--progress-every", "10"]
+        if self.lr is not None:
+            args += ["--lr", str(self.lr)]
+        if not self.augment:
+            args.append("--no-augment")
+        return args

@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    from nas_assets.train.reporting import REPORTER
     from nas_assets.train.runner import result_path, train_architecture
     from nas_assets.train.so2sat_data import load_so2sat_arrays
 
@@ -115,17 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # layout errors name the file, dataset and expectation
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    record = train_architecture(
-        spec, data, config, out, accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
-        resume=not args.no_resume, progress_every_s=args.progress_every,
-    )
-    if record is not None:
-        last = record["budgets"][-1] if record["budgets"] else {}
-        val = last.get("val", {})
-        print(
-            f"done {spec.arch_hash}: val acc {val.get('overall_accuracy', float('nan')):.4f}, "
-            f"macro {val.get('macro_accuracy', float('nan')):.4f}, train {record['timings']['train_seconds']:.1f} s "
-            f"-> {result_path(out, spec)}",
-            flush=True,
+    with REPORTER:  # Dagster Pipes when launched by Dagster (global rank 0 only)
+        record = train_architecture(
+            spec, data, config, out, accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
+            resume=not args.no_resume, progress_every_s=args.progress_every,
         )
+        if record is not None:
+            val = record["budgets"][-1]["val"] if record["budgets"] else {}
+            REPORTER.info(
+                f"done {spec.arch_hash}: val acc {val.get('overall_accuracy', float('nan')):.4f}, "
+                f"macro {val.get('macro_accuracy', float('nan')):.4f}, train {record['timings']['train_seconds']:.1f} s "
+                f"-> {result_path(out, spec)}"
+            )
+            REPORTER.result(str(result_path(out, spec)), {"val_overall_accuracy": val.get("overall_accuracy")})
     return 0

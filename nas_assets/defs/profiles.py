@@ -1,0 +1,70 @@
+"""Resource sets chosen by the environment -- the only module (with definitions.py) that reads it.
+
+``NAS_ASSETS_PROFILE``: ``local`` (default: a subprocess on this machine) or ``slurm`` (sbatch;
+site settings from the JSON file ``NAS_ASSETS_SLURM_CONFIG`` holding SlurmLauncher fields).
+``NAS_ASSETS_TRAINING``: ``demo`` (default for local: narrow network, budgets 1-4) or
+``paper`` (NB101 protocol; default for slurm).
+``NAS_ASSETS_SO2SAT_DIR``: a real So2Sat directory; unset = the embedded synthetic stand-in.
+``NAS_ASSETS_DATA_DIR`` (default ./data) and ``NAS_ASSETS_DB``: where files and the store live.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from nas_assets.defs.launchers import LocalLauncher, SlurmLauncher, TrainingLauncher
+from nas_assets.defs.resources import So2SatDataResource, StoreResource, TrainingSetupResource
+from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
+
+PROFILES = ("local", "slurm")
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("NAS_ASSETS_DATA_DIR", "data")).resolve()
+
+
+def store_path() -> str:
+    """``$NAS_ASSETS_DB``, else ``$NAS_ASSETS_DATA_DIR/nas_assets.duckdb``, else ``./data/nas_assets.duckdb``."""
+    if os.environ.get("NAS_ASSETS_DB"):
+        return str(Path(os.environ["NAS_ASSETS_DB"]).resolve())
+    return str(data_dir() / "nas_assets.duckdb")
+
+
+def training_setup(preset: str, runs_dir: Path) -> TrainingSetupResource:
+    base: TrainConfig = {"demo": DEMO_TRAINING, "paper": PAPER_TRAINING}[preset]
+    fields = {k: v for k, v in asdict(base).items() if k in TrainingSetupResource.model_fields}
+    fields["budgets"] = list(base.budgets)
+    return TrainingSetupResource(runs_dir=str(runs_dir), **fields)
+
+
+def launcher(profile: str) -> TrainingLauncher:
+    if profile == "local":
+        return LocalLauncher(accelerator=os.environ.get("NAS_ASSETS_ACCELERATOR", "cpu"),
+                             devices=int(os.environ.get("NAS_ASSETS_DEVICES", "1")))
+    config_file = os.environ.get("NAS_ASSETS_SLURM_CONFIG")
+    settings = json.loads(Path(config_file).read_text()) if config_file else {}
+    return SlurmLauncher(**settings)
+
+
+def resources() -> dict:
+    """The resources of the selected profile."""
+    profile = os.environ.get("NAS_ASSETS_PROFILE", "local")
+    if profile not in PROFILES:
+        raise ValueError(f"NAS_ASSETS_PROFILE={profile!r}: expected one of {PROFILES}")
+    preset = os.environ.get("NAS_ASSETS_TRAINING", "demo" if profile == "local" else "paper")
+    root = data_dir()
+    real = os.environ.get("NAS_ASSETS_SO2SAT_DIR")
+    data = So2SatDataResource(
+        path=str(Path(real).resolve()) if real else str(root / "so2sat_synthetic"),
+        cache_dir=str(root / "cache"),
+        synthetic=not real,
+    )
+    return {
+        "store": StoreResource(path=store_path()),
+        "data": data,
+        "training": training_setup(preset, root / "runs"),
+        "launcher": launcher(profile),
+    }

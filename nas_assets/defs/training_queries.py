@@ -1,0 +1,79 @@
+"""SQL of the training stage: the ``results`` view, per-partition checks, summaries."""
+
+from __future__ import annotations
+
+import duckdb
+
+from nas_assets.core.store import scalar
+
+RESULTS_VIEW = """
+CREATE OR REPLACE VIEW results AS
+SELECT a.arch_hash, a.n_vertices, a.n_edges, a.matrix, a.ops, a.params, a.flops,
+       r.run_key, r.dataset, r.seed, r.max_epochs, r.train_seconds, r.device, r.world_size, r.launcher,
+       b.train_overall_accuracy, b.train_macro_accuracy,
+       b.val_overall_accuracy, b.val_macro_accuracy, b.val_kappa, b.val_loss,
+       r.test_overall_accuracy, r.test_macro_accuracy, r.test_kappa,
+       s.stage, s.walk_id, s.step, s.parent_hash
+FROM training_runs r
+JOIN architectures a USING (arch_hash)
+JOIN budget_metrics b ON b.arch_hash = r.arch_hash AND b.run_key = r.run_key AND b.epoch = r.max_epochs
+LEFT JOIN (SELECT * FROM sampled_architectures WHERE is_new) s ON s.arch_hash = r.arch_hash
+"""
+
+
+def partition_checks(
+    conn: duckdb.DuckDBPyConnection, arch_hash: str, run_key: str, budgets: list[int], num_classes: int
+) -> dict[str, tuple[bool, dict]]:
+    """The three per-partition checks, read back from the tables just written."""
+    key = [arch_hash, run_key]
+    out_of_range = scalar(conn, """
+        SELECT count(*) FROM budget_metrics WHERE arch_hash = ? AND run_key = ? AND NOT (
+            train_overall_accuracy BETWEEN 0 AND 1 AND val_overall_accuracy BETWEEN 0 AND 1
+            AND train_macro_accuracy BETWEEN 0 AND 1 AND val_macro_accuracy BETWEEN 0 AND 1
+            AND val_kappa BETWEEN -1 AND 1 AND train_kappa BETWEEN -1 AND 1)""", key)
+    bad_classes = scalar(conn, """
+        SELECT count(*) FROM class_metrics WHERE arch_hash = ? AND run_key = ?
+          AND (train_accuracy NOT BETWEEN 0 AND 1 OR val_accuracy NOT BETWEEN 0 AND 1)""", key)
+    epochs = [r[0] for r in conn.execute(
+        "SELECT epoch FROM budget_metrics WHERE arch_hash = ? AND run_key = ? ORDER BY epoch", key).fetchall()]
+    class_rows = scalar(conn, "SELECT count(*) FROM class_metrics WHERE arch_hash = ? AND run_key = ?", key)
+    expected_rows = len(budgets) * num_classes
+    return {
+        "metrics_in_range": (out_of_range == 0 and bad_classes == 0,
+                             {"budget_rows_out_of_range": int(out_of_range), "class_rows_out_of_range": int(bad_classes)}),
+        "all_budgets_present": (epochs == sorted(budgets), {"epochs": str(epochs), "expected": str(sorted(budgets))}),
+        "per_class_rows_complete": (class_rows == expected_rows, {"rows": int(class_rows), "expected": expected_rows}),
+    }
+
+
+def budget_table(record: dict) -> str:
+    """Markdown table of a result record's metrics per budget."""
+    lines = ["| epoch | train acc | val acc | val macro | val kappa | train s |", "|---|---|---|---|---|---|"]
+    for b in record["budgets"]:
+        lines.append(f"| {b['epoch']} | {b['train']['overall_accuracy']:.4f} | {b['val']['overall_accuracy']:.4f} | "
+                     f"{b['val']['macro_accuracy']:.4f} | {b['val']['kappa']:.4f} | {b['train_seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def results_summary(conn: duckdb.DuckDBPyConnection) -> dict:
+    """Counts and the report's Table 1 numbers (mean macro and overall accuracy) for our data."""
+    row = conn.execute("""
+        SELECT count(DISTINCT arch_hash), count(*), avg(val_macro_accuracy), avg(val_overall_accuracy),
+               avg(test_macro_accuracy), avg(test_overall_accuracy), avg(val_kappa)
+        FROM results""").fetchall()[0]
+    per_budget = conn.execute("""
+        SELECT epoch, count(*), avg(val_macro_accuracy), avg(val_overall_accuracy), avg(val_kappa)
+        FROM budget_metrics GROUP BY epoch ORDER BY epoch""").fetchall()
+    md = ["| epoch | runs | mean val macro | mean val overall | mean val kappa |", "|---|---|---|---|---|"]
+    md += [f"| {e} | {n} | {m:.4f} | {o:.4f} | {k:.4f} |" for e, n, m, o, k in per_budget]
+    fmt = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
+    return {
+        "architectures": int(row[0]),
+        "runs": int(row[1]),
+        "mean_val_macro_accuracy": fmt(row[2]),
+        "mean_val_overall_accuracy": fmt(row[3]),
+        "mean_test_macro_accuracy": fmt(row[4]),
+        "mean_test_overall_accuracy": fmt(row[5]),
+        "mean_val_kappa": fmt(row[6]),
+        "per_budget_md": "\n".join(md),
+    }

@@ -1,0 +1,67 @@
+"""Run a training command as a local process group; kill the whole group on interruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass
+class LocalOutcome:
+    returncode: int
+    elapsed_s: float
+    log_path: Path
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """Last ``lines`` lines of a text file ('' if absent)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 200 * lines))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def run_local(
+    command: list[str], env: dict[str, str], log_path: Path, *, cwd: str | None = None,
+    poll_s: float = 0.5, on_poll: Callable[[], None] | None = None,
+) -> LocalOutcome:
+    """Run ``command`` with stdout+stderr appended to ``log_path``; wait for it.
+
+    The process gets its own session so that an interruption (Dagster terminating the run,
+    Ctrl-C) stops it *and* its DDP children: TERM to the group, KILL after 10 s.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            while proc.poll() is None:
+                if on_poll is not None:
+                    on_poll()
+                time.sleep(poll_s)
+        except BaseException:
+            _stop_group(proc)
+            raise
+    return LocalOutcome(proc.returncode, time.monotonic() - start, log_path)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
