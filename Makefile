@@ -17,10 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/dagster asset materialize -m nas_assets.defs --select 'architecture_space,sampled_architectures'
-	@echo
-	@echo "DuckDB store : $(NAS_ASSETS_DATA_DIR)/nas_assets.duckdb"
-	@echo "Dagster UI   : make ui   (then open http://127.0.0.1:3000)"
+	$(BIN)/python -m nas_assets demo
 
 test: install
 	$(BIN)/python -m pytest

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 EXAMPLES = """examples:
+  python -m nas_assets demo                                         # the whole pipeline, embedded default
   python -m nas_assets space export --out space.parquet            # all 423,624 cells, So2Sat network costs
   python -m nas_assets space export --out cifar.parquet --in-channels 3 --num-classes 10
   python -m nas_assets space hash --matrix 0100001000 ... --ops input,conv3x3-bn-relu,output
@@ -69,6 +70,12 @@ def _cmd_space_hash(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from nas_assets.demo import main as demo_main
+
+    return demo_main()
+
+
 def _add_shape_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--in-channels", type=int, default=18, help="input channels (default 18: So2Sat S1+S2)")
     p.add_argument("--num-classes", type=int, default=17, help="classes (default 17: LCZ42)")
@@ -99,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     hsh.add_argument("--ops", required=True, help="comma-separated op names, input first, output last")
     _add_shape_args(hsh)
     hsh.set_defaults(func=_cmd_space_hash)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on the embedded default (synthetic data, local training)")
+    demo.set_defaults(func=_cmd_demo)
 
     # argparse only at import: the data commands load h5py/numpy when they run
     from nas_assets.train.data.cli import add_data_commands

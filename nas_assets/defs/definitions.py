@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 
 from nas_assets.defs import space_checks
-from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.profiles import resources as profile_resources
 from nas_assets.defs.profiles import store_path
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures
@@ -20,8 +19,12 @@ CHECKS = [
 ]
 
 #: Backfill target: one run per architecture partition (``dagster job backfill -j train_architectures --all``).
+#: A job that failed for the cluster's reasons (TIMEOUT, PREEMPTED, NODE_FAIL) is resubmitted up
+#: to twice and resumes from its last checkpoint; code failures are not retried (Failure says so).
 train_architectures = define_asset_job(
-    "train_architectures", selection=AssetSelection.assets(trained_architecture), partitions_def=ARCHITECTURE_PARTITIONS
+    "train_architectures",
+    selection=AssetSelection.assets(trained_architecture),
+    op_retry_policy=RetryPolicy(max_retries=2, delay=10),
 )
 
 

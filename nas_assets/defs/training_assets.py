@@ -12,7 +12,6 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    RetryPolicy,
     asset,
 )
 from pydantic import Field
@@ -76,7 +75,6 @@ TRAINED_CHECKS = [
     kinds={"pytorch", "duckdb"},
     deps=[sampled_architectures, so2sat_dataset],
     pool="training",
-    retry_policy=RetryPolicy(max_retries=2, delay=10),
     check_specs=TRAINED_CHECKS,
 )
 def trained_architecture(

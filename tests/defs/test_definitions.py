@@ -22,12 +22,21 @@ def test_definitions_load():
     assert node.group_name == "space" and node.description
 
 
-def _run(defs_, instance: DagsterInstance, run_config: dict | None = None):
-    job = defs_.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(instance=instance, run_config=run_config or {})
+SPACE_STAGE = ["architecture_space", "sampled_architectures"]
+
+
+def _run(defs_, instance: DagsterInstance, run_config: dict | None = None, selection=SPACE_STAGE):
+    from dagster import materialize
+
+    from nas_assets.defs.definitions import ASSETS, CHECKS
+
+    result = materialize([*ASSETS, *CHECKS], instance=instance, resources=defs_.resources, selection=selection,
+                         run_config=run_config or {})
     assert result.success
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert len(checks) == 4 and all(e.event_specific_data.passed for e in checks)
+    assert all(e.event_specific_data.passed for e in checks)
+    if "architecture_space" in selection:
+        assert len(checks) == 4
     return result
 
 
@@ -55,12 +64,12 @@ def test_materialize_both_assets_twice(tmp_path):
         assert first_arch[0][0] == first_arch[0][1] == SPACE_SIZE
 
         # a new design (other seed) replaces the rows and the partition set
-        job = defs_.resolve_implicit_global_asset_job_def()
-        sub = job.get_subset(asset_selection={AssetKey("sampled_architectures")})
-        res = sub.execute_in_process(
-            instance=instance,
-            run_config={"ops": {"sampled_architectures": {"config": {"preset": "demo", "seed": 7}}}},
-        )
+        from dagster import materialize
+
+        from nas_assets.defs.definitions import ASSETS
+
+        res = materialize(ASSETS, instance=instance, resources=defs_.resources, selection=["sampled_architectures"],
+                          run_config={"ops": {"sampled_architectures": {"config": {"preset": "demo", "seed": 7}}}})
         assert res.success
         second = {r[0] for r in _rows(db, "SELECT DISTINCT arch_hash FROM sampled_architectures")}
         assert second != partitions

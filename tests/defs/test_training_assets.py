@@ -1,0 +1,98 @@
+"""The training stage through Dagster with the local launcher: real processes, real DuckDB."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from dagster import DagsterInstance, instance_for_test, materialize
+
+from nas_assets.defs.definitions import ASSETS, CHECKS
+from nas_assets.defs.launchers import LocalLauncher
+from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
+from nas_assets.defs.resources import So2SatDataResource, StoreResource, TrainingSetupResource
+
+DESIGN = {"ops": {"sampled_architectures": {"config": {"preset": "demo", "n_initial": 2, "n_walks": 1,
+                                                        "walk_length": 1, "n_local_search": 0}}}}
+
+
+def make_resources(tmp_path, store_path, **launcher_kw) -> dict:
+    return {
+        "store": StoreResource(path=str(store_path)),
+        "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"), synthetic=True,
+                                   synthetic_train=68, synthetic_val=34, synthetic_test=34),
+        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1, 2], stem_channels=8,
+                                          cells_per_stack=1, batch_size=16),
+        "launcher": LocalLauncher(**launcher_kw),
+    }
+
+
+def run(instance: DagsterInstance, resources: dict, selection: list[str], partition_key=None, run_config=None,
+        raise_on_error=True):
+    return materialize([*ASSETS, *CHECKS], instance=instance, resources=resources, selection=selection,
+                       partition_key=partition_key, run_config=run_config or {}, raise_on_error=raise_on_error)
+
+
+def rows(db, sql):
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_local_training_partitions_fill_duckdb(tmp_path, fresh_store):
+    resources = make_resources(tmp_path, fresh_store)
+    with instance_for_test() as instance:
+        run(instance, resources, ["sampled_architectures", "so2sat_dataset"], run_config=DESIGN)
+        keys = instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name)
+        assert 2 <= len(keys) <= 3
+        for key in keys[:2]:
+            result = run(instance, resources, ["trained_architecture"], partition_key=key)
+            checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+            assert len(checks) == 3 and all(e.event_specific_data.passed for e in checks)
+            meta = result.asset_materializations_for_node("trained_architecture")[0].metadata
+            assert meta["launcher"].value == "local" and meta["reused_result"].value is False
+        assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(2,)]
+        assert rows(fresh_store, "SELECT count(*) FROM budget_metrics") == [(4,)]
+        assert rows(fresh_store, "SELECT count(*) FROM class_metrics") == [(2 * 2 * 17,)]
+
+        # re-materializing reuses the result file and replaces the rows (no duplicates)
+        again = run(instance, resources, ["trained_architecture"], partition_key=keys[0])
+        assert again.asset_materializations_for_node("trained_architecture")[0].metadata["reused_result"].value is True
+        assert rows(fresh_store, "SELECT count(*) FROM budget_metrics") == [(4,)]
+
+        summary = run(instance, resources, ["results_table"])
+        meta = summary.asset_materializations_for_node("results_table")[0].metadata
+        assert meta["architectures"].value == 2
+        assert 0 <= meta["mean_val_macro_accuracy"].value <= 1
+        view = rows(fresh_store, "SELECT count(*), count(stage) FROM results")
+        assert view == [(2, 2)]  # every trained architecture joined with its design provenance
+
+
+def test_failing_training_is_a_clear_failure_and_writes_nothing(tmp_path, fresh_store):
+    resources = make_resources(tmp_path, fresh_store)
+    resources["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1], batch_size=0)
+    with instance_for_test() as instance:
+        run(instance, resources, ["sampled_architectures", "so2sat_dataset"], run_config=DESIGN)
+        key = instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name)[0]
+        result = run(instance, resources, ["trained_architecture"], partition_key=key, raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        text = str(failure.event_specific_data.error)
+        assert "exited with code 2" in text and "batch sizes must be positive" in text  # the log tail
+    assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(0,)]
+
+
+def test_partial_result_file_fails_without_touching_tables(tmp_path, fresh_store):
+    resources = make_resources(tmp_path, fresh_store)
+    with instance_for_test() as instance:
+        run(instance, resources, ["sampled_architectures", "so2sat_dataset"], run_config=DESIGN)
+        key = instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name)[0]
+        out = resources["training"].out_dir(resources["data"])
+        out.mkdir(parents=True)
+        (out / f"{key}.json").write_text(json.dumps({"schema_version": 1, "status": "complete"})[:20])
+        result = run(instance, resources, ["trained_architecture"], partition_key=key, raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert "not valid JSON" in str(failure.event_specific_data.error)
+        assert "nothing was written to DuckDB" in str(failure.event_specific_data.error)
+    assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(0,)]
