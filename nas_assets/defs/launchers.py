@@ -173,6 +173,7 @@ class SlurmLauncher(TrainingLauncher):
             resources.check()
         except ValueError as exc:
             raise Failure(description=f"SLURM launcher configuration: {exc}", allow_retries=False) from None
+        job.run_dir.mkdir(parents=True, exist_ok=True)
         ticket_path = job.run_dir / "job.json"
         job_name = f"nas-{job.arch_hash[:12]}"
         ticket = load_ticket(ticket_path)
