@@ -208,3 +208,38 @@ def test_restarted_dagster_reattaches_instead_of_resubmitting(cli_env, tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"re-attaching to SLURM job {job['id']}" in again.stderr + again.stdout
     assert rows(data / "nas_assets.duckdb", "SELECT slurm_job_id FROM training_runs") == [(job["id"],)]
+
+
+def test_backfill_of_all_partitions_respects_the_pool_limit(cli_env, tmp_path):
+    """One backfill (CLI, launched by the daemon) over every partition; the `training` pool
+    (default_limit 1 here) keeps at most one SLURM job queued or running at a time."""
+    env, data = cli_env
+    home = Path(env["DAGSTER_HOME"])
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n")
+    dagster_bin = Path(sys.executable).parent
+    daemon = subprocess.Popen([str(dagster_bin / "dagster-daemon"), "run", "-m", "nas_assets.defs"], cwd=REPO, env=env,
+                              stdout=open(tmp_path / "daemon.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        launched = subprocess.run(
+            [str(dagster_bin / "dagster"), "job", "backfill", "-m", "nas_assets.defs", "-j", "train_architectures",
+             "--all", "--noprompt"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert launched.returncode == 0, launched.stderr[-3000:]
+        n_partitions = len(rows(data / "nas_assets.duckdb", "SELECT DISTINCT arch_hash FROM sampled_architectures"))
+        most_at_once, deadline, trained = 0, time.monotonic() + 420, 0
+        while time.monotonic() < deadline:
+            ours = [j for j in _our_jobs() if j["name"].startswith("nas-")]
+            most_at_once = max(most_at_once, len(ours))
+            try:
+                trained = rows(data / "nas_assets.duckdb", "SELECT count(*) FROM training_runs")[0][0]
+            except duckdb.IOException:  # a run holds the write lock right now
+                pass
+            if trained == n_partitions and not ours:
+                break
+            time.sleep(0.5)
+        assert trained == n_partitions, (tmp_path / "daemon.log").read_text()[-3000:]
+        assert most_at_once == 1
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
