@@ -165,21 +165,34 @@ def _replace(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, w
     A full replacement re-creates the table: deleting 400k primary keys and inserting them
     again costs DuckDB ~5x more than a fresh table.
     """
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn):
         if where:
             conn.execute(f"DELETE FROM {table} {where}", list(params))
         else:
             conn.execute(f"DROP TABLE {table}")
             conn.execute(f"CREATE TABLE {table} ({TABLES[table]})")
-        conn.register("_incoming", frame)
-        cols = ", ".join(frame.columns)
-        conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
-        conn.unregister("_incoming")
+        _insert(conn, table, frame)
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, or ROLLBACK on any error or interruption (Ctrl-C included)."""
+    conn.execute("BEGIN")
+    try:
+        yield
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    # no try/finally: after a failed INSERT the transaction is aborted and even unregister
+    # fails, masking the real error; the next register replaces a stale view anyway
+    conn.register("_incoming", frame)
+    cols = ", ".join(frame.columns)
+    conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
+    conn.unregister("_incoming")
 
 
 def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> object:
@@ -251,24 +264,14 @@ def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFram
         return 0
     if runs[["arch_hash", "run_key"]].duplicated().any():
         raise ValueError("training_runs: the same (arch_hash, run_key) appears twice in one ingest")
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn):
         conn.register("_keys", runs[["arch_hash", "run_key"]])
         for table in RESULT_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE (arch_hash, run_key) IN (SELECT (arch_hash, run_key) FROM _keys)")
         conn.unregister("_keys")
         for table in RESULT_TABLES:
-            frame = frames[table]
-            if frame.empty:
-                continue
-            conn.register("_incoming", frame)
-            cols = ", ".join(frame.columns)
-            conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
-            conn.unregister("_incoming")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+            if not frames[table].empty:
+                _insert(conn, table, frames[table])
     return len(runs)
 
 
