@@ -21,6 +21,7 @@ class ArchitectureSpaceConfig(Config):
     cells_per_stack: int = Field(default=3, description="Cells per stack (NB101: 3).")
     input_size: int = Field(default=32, description="Image height = width in pixels (So2Sat: 32).")
     workers: int = Field(default=0, description="Processes for bulk hashing; 0 = all available CPUs (max 8).")
+    force: bool = Field(default=False, description="Recompute even if the store already holds this space.")
 
     def shape(self) -> NetworkShape:
         return NetworkShape(

@@ -1,34 +1,59 @@
 """Assets of the space stage: the whole NB101 space and the sampled design."""
 
 
+import json
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from nas_assets.core import store as db
 from nas_assets.core.sampling import sample_design
+from nas_assets.core.space import SPACE_SIZE
 from nas_assets.core.space_table import build_space_table
 from nas_assets.defs.config import ArchitectureSpaceConfig, DesignSettings
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import StoreResource
 
 
+#: Bump when what architecture_space writes changes, so stored spaces are recomputed.
+SPACE_FORMAT = "1"
+
+
+def _stored_space_matches(store: StoreResource, shape: dict) -> bool:
+    """The store already holds the full space, written by this format for this network shape."""
+    if not Path(store.path).exists():
+        return False
+    with store.connect() as conn:
+        return (
+            db.get_meta(conn, "space_format") == SPACE_FORMAT
+            and db.get_meta(conn, "network_shape") == json.dumps(shape, sort_keys=True)
+            and db.table_count(conn, "architectures") == SPACE_SIZE
+        )
+
+
 @asset(group_name="space", kinds={"duckdb", "numpy"})
 def architecture_space(config: ArchitectureSpaceConfig, store: StoreResource) -> MaterializeResult:
     """All 423,624 NAS-Bench-101 cells with hash, pruned matrix, ops, parameters, FLOPs and FLA neighbours."""
+    shape = asdict(config.shape())
+    if not config.force and _stored_space_matches(store, shape):
+        return MaterializeResult(metadata={"reused": True, "n_architectures": SPACE_SIZE,
+                                           "store": MetadataValue.path(store.path)})
     space, fla, frame, timings = build_space_table(config.shape(), workers=config.workers or None)
     t0 = time.perf_counter()
     src, dst = fla.edges()
     with store.connect() as conn:
         db.write_architectures(conn, frame)
         db.write_neighbours(conn, "fla", src, dst)
-        db.set_meta(conn, "network_shape", asdict(config.shape()))
+        db.set_meta(conn, "network_shape", shape)
+        db.set_meta(conn, "space_format", SPACE_FORMAT)
     timings["write_s"] = time.perf_counter() - t0
     per_vertex = frame["n_vertices"].value_counts().sort_index()
     return MaterializeResult(
         metadata={
+            "reused": False,
             "dagster/row_count": len(frame),
             "n_architectures": len(frame),
             "per_vertex_count": MetadataValue.json({int(k): int(v) for k, v in per_vertex.items()}),

@@ -58,10 +58,15 @@ def test_materialize_both_assets_twice(tmp_path):
         partitions = set(instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name))
         assert partitions == {r[2] for r in first_sample}
 
-        _run(defs_, instance)  # again: same rows, no duplicates
+        forced = _run(defs_, instance, run_config={"ops": {"architecture_space": {"config": {"force": True}}}})
+        assert forced.asset_materializations_for_node("architecture_space")[0].metadata["reused"].value is False
+        # again: same rows, no duplicates
         assert _rows(db, "SELECT * FROM sampled_architectures ORDER BY visit") == first_sample
         assert _rows(db, "SELECT count(*), count(DISTINCT arch_hash), sum(params) FROM architectures") == first_arch
         assert first_arch[0][0] == first_arch[0][1] == SPACE_SIZE
+        # without force an identical stored space is reused, not recomputed
+        reused = _run(defs_, instance)
+        assert reused.asset_materializations_for_node("architecture_space")[0].metadata["reused"].value is True
 
         # a new design (other seed) replaces the rows and the partition set
         from dagster import materialize
