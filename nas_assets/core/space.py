@@ -101,8 +101,11 @@ class ArchSpec:
         Raises:
             InvalidSpecError: the spec is malformed or not in the space.
         """
-        pruned, pruned_ops = prune_spec(matrix, ops)
-        return cls(pruned, tuple(pruned_ops), _hash_pruned(pruned, [OP_LABELS[o] for o in pruned_ops]))
+        rows = _as_rows(matrix)
+        pruned, pruned_ops = _prune_rows(rows, _check_ops(ops, len(rows)))
+        arch_hash = _hash_rows(pruned, [OP_LABELS[o] for o in pruned_ops])
+        array = np.array(pruned, dtype=np.uint8).reshape(len(pruned), len(pruned))
+        return cls(array, tuple(pruned_ops), arch_hash)
 
     @classmethod
     def from_strings(cls, matrix: str, ops: str) -> "ArchSpec":
@@ -124,26 +127,42 @@ def string_to_matrix(text: str) -> np.ndarray:
     return np.frombuffer(text.encode(), dtype=np.uint8).reshape(n, n) - ord("0")
 
 
-def _as_matrix(matrix: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
-    try:
-        arr = np.asarray(matrix)
-    except ValueError as exc:  # ragged lists
-        raise InvalidSpecError(f"matrix is not a square 2-D array: {exc}") from None
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise InvalidSpecError(f"matrix must be square 2-D, got shape {arr.shape}")
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-        raise InvalidSpecError(f"matrix must hold 0/1 numbers, got dtype {arr.dtype}")
-    if not np.isin(arr, (0, 1)).all():
-        raise InvalidSpecError("matrix entries must be 0 or 1")
-    arr = arr.astype(np.uint8)
-    if arr.shape[0] < 2:
-        raise InvalidSpecError(f"matrix must have at least 2 vertices (input, output), got {arr.shape[0]}")
-    if np.tril(arr).any():
-        i, j = np.argwhere(np.tril(arr))[0]
-        raise InvalidSpecError(
-            f"matrix is not strictly upper-triangular: edge {i}->{j} points backwards or is a self-loop"
-        )
-    return arr
+def _as_rows(matrix: Sequence[Sequence[int]] | np.ndarray) -> list[list[int]]:
+    """Validate a square strictly upper-triangular 0/1 matrix; return it as Python lists.
+
+    Plain lists, not numpy: for one small matrix, numpy's per-call overhead is most of the cost
+    (single-spec hashing is on the query path of the benchmark API).
+    """
+    if isinstance(matrix, np.ndarray):
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise InvalidSpecError(f"matrix must be square 2-D, got shape {matrix.shape}")
+        rows = matrix.tolist()
+    else:
+        try:
+            rows = [list(r) for r in matrix]
+        except TypeError:
+            raise InvalidSpecError("matrix must be a square 2-D array or list of lists") from None
+    n = len(rows)
+    if any(len(r) != n for r in rows):
+        raise InvalidSpecError(f"matrix is not square: {n} rows of lengths {sorted({len(r) for r in rows})}")
+    if n < 2:
+        raise InvalidSpecError(f"matrix must have at least 2 vertices (input, output), got {n}")
+    out = []
+    for i, r in enumerate(rows):
+        row = []
+        for j, x in enumerate(r):
+            if x is True or x == 1:
+                if j <= i:
+                    raise InvalidSpecError(
+                        f"matrix is not strictly upper-triangular: edge {i}->{j} points backwards or is a self-loop"
+                    )
+                row.append(1)
+            elif x is False or x == 0:
+                row.append(0)
+            else:
+                raise InvalidSpecError(f"matrix entries must be 0 or 1, got {x!r} at ({i}, {j})")
+        out.append(row)
+    return out
 
 
 def _check_ops(ops: Sequence[str], n: int) -> list[str]:
@@ -156,6 +175,28 @@ def _check_ops(ops: Sequence[str], n: int) -> list[str]:
         if op not in INTERIOR_OPS:
             raise InvalidSpecError(f"unknown op {op!r} at vertex {i}; expected one of {list(INTERIOR_OPS)}")
     return ops
+
+
+def _prune_rows(rows: list[list[int]], ops: list[str]) -> tuple[list[list[int]], list[str]]:
+    n = len(rows)
+    forward = [False] * n
+    forward[0] = True
+    for v in range(1, n):  # upper-triangular: one topological pass suffices
+        forward[v] = any(rows[u][v] and forward[u] for u in range(v))
+    if not forward[n - 1]:
+        raise InvalidSpecError("input is not connected to output: no path from vertex 0 to the last vertex")
+    backward = [False] * n
+    backward[n - 1] = True
+    for v in range(n - 2, -1, -1):
+        backward[v] = any(rows[v][w] and backward[w] for w in range(v + 1, n))
+    keep = [v for v in range(n) if forward[v] and backward[v]]
+    if len(keep) > MAX_VERTICES:
+        raise InvalidSpecError(f"too many vertices after pruning: {len(keep)} > {MAX_VERTICES}")
+    pruned = [[rows[i][j] for j in keep] for i in keep]
+    n_edges = sum(map(sum, pruned))
+    if n_edges > MAX_EDGES:
+        raise InvalidSpecError(f"too many edges after pruning: {n_edges} > {MAX_EDGES}")
+    return pruned, [ops[i] for i in keep]
 
 
 def prune_spec(
@@ -174,55 +215,32 @@ def prune_spec(
         InvalidSpecError: malformed input, input not connected to output, or more than
             7 vertices / 9 edges after pruning.
     """
-    arr = _as_matrix(matrix)
-    ops = _check_ops(ops, arr.shape[0])
-    n = arr.shape[0]
-    forward = np.zeros(n, dtype=bool)
-    forward[0] = True
-    for v in range(1, n):  # upper-triangular: one topological pass suffices
-        forward[v] = bool((arr[:v, v].astype(bool) & forward[:v]).any())
-    backward = np.zeros(n, dtype=bool)
-    backward[n - 1] = True
-    for v in range(n - 2, -1, -1):
-        backward[v] = bool((arr[v, v + 1 :].astype(bool) & backward[v + 1 :]).any())
-    if not forward[n - 1]:
-        raise InvalidSpecError("input is not connected to output: no path from vertex 0 to the last vertex")
-    keep = np.flatnonzero(forward & backward)
-    pruned = arr[np.ix_(keep, keep)]
-    pruned_ops = [ops[i] for i in keep]
-    if len(keep) > MAX_VERTICES:
-        raise InvalidSpecError(f"too many vertices after pruning: {len(keep)} > {MAX_VERTICES}")
-    n_edges = int(pruned.sum())
-    if n_edges > MAX_EDGES:
-        raise InvalidSpecError(f"too many edges after pruning: {n_edges} > {MAX_EDGES}")
-    return pruned, pruned_ops
+    rows = _as_rows(matrix)
+    pruned, pruned_ops = _prune_rows(rows, _check_ops(ops, len(rows)))
+    return np.array(pruned, dtype=np.uint8).reshape(len(pruned), len(pruned)), pruned_ops
 
 
-def _hash_pruned(matrix: np.ndarray, labels: Sequence[int]) -> str:
-    """The NB101 fingerprint (SPEC §2) of an already-pruned matrix with integer labels."""
-    n = matrix.shape[0]
-    in_deg = matrix.sum(axis=0).tolist()
-    out_deg = matrix.sum(axis=1).tolist()
-    hashes = [
-        hashlib.md5(str((int(o), int(i), int(lab))).encode()).hexdigest()
-        for o, i, lab in zip(out_deg, in_deg, labels)
-    ]
-    preds = [[w for w in range(n) if matrix[w, v]] for v in range(n)]
-    succs = [[w for w in range(n) if matrix[v, w]] for v in range(n)]
+def _hash_rows(rows: list[list[int]], labels: Sequence[int]) -> str:
+    """The NB101 fingerprint (SPEC §2) of a pruned matrix (lists) with integer labels."""
+    n = len(rows)
+    md5 = hashlib.md5
+    preds = [[u for u in range(n) if rows[u][v]] for v in range(n)]
+    succs = [[w for w in range(n) if rows[v][w]] for v in range(n)]
+    hashes = [md5(str((len(succs[v]), len(preds[v]), int(labels[v]))).encode()).hexdigest() for v in range(n)]
     for _ in range(n):
         hashes = [
-            hashlib.md5(
-                (
-                    "".join(sorted(hashes[w] for w in preds[v]))
-                    + "|"
-                    + "".join(sorted(hashes[w] for w in succs[v]))
-                    + "|"
-                    + hashes[v]
-                ).encode()
+            md5(
+                ("".join(sorted([hashes[u] for u in preds[v]])) + "|"
+                 + "".join(sorted([hashes[w] for w in succs[v]])) + "|" + hashes[v]).encode()
             ).hexdigest()
             for v in range(n)
         ]
-    return hashlib.md5(str(sorted(hashes)).encode()).hexdigest()
+    return md5(str(sorted(hashes)).encode()).hexdigest()
+
+
+def _hash_pruned(matrix: np.ndarray, labels: Sequence[int]) -> str:
+    """The NB101 fingerprint of an already-pruned matrix (array) with integer labels."""
+    return _hash_rows(np.asarray(matrix).tolist(), labels)
 
 
 def hash_spec(matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]) -> str:
