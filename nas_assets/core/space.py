@@ -238,11 +238,6 @@ def _hash_rows(rows: list[list[int]], labels: Sequence[int]) -> str:
     return md5(str(sorted(hashes)).encode()).hexdigest()
 
 
-def _hash_pruned(matrix: np.ndarray, labels: Sequence[int]) -> str:
-    """The NB101 fingerprint of an already-pruned matrix (array) with integer labels."""
-    return _hash_rows(np.asarray(matrix).tolist(), labels)
-
-
 def hash_spec(matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]) -> str:
     """Prune, validate and hash a cell; the id used everywhere (NB101-compatible).
 

@@ -59,6 +59,10 @@ TABLES: dict[str, str] = {
         "train_accuracy DOUBLE, val_accuracy DOUBLE, test_accuracy DOUBLE, "
         "PRIMARY KEY (arch_hash, run_key, epoch, class_index)"
     ),
+    "surrogate_predictions": (
+        "arch_hash VARCHAR NOT NULL, metric VARCHAR NOT NULL, budget INTEGER NOT NULL, "
+        "mean DOUBLE NOT NULL, std DOUBLE NOT NULL"
+    ),
 }
 RESULT_TABLES = ("training_runs", "budget_metrics", "class_metrics")
 
@@ -98,13 +102,13 @@ def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPy
             ) from None
 
 
-def _existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+def existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
     rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()
     return {r[0] for r in rows}
 
 
 def _check_or_init(conn: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
-    tables = _existing_tables(conn)
+    tables = existing_tables(conn)
     if META_TABLE not in tables:
         if tables:
             raise StoreError(

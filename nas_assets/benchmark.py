@@ -1,0 +1,142 @@
+"""The benchmark as a queryable object, in the spirit of NAS-Bench-101's ``api.query`` (no Dagster).
+
+    from nas_assets import Benchmark
+    bench = Benchmark.open("data/nas_assets.duckdb")
+    bench.query(matrix, ops)                      # trained values where measured, else the surrogate
+    bench.top(k=10)
+
+Everything is loaded into memory at ``open`` (a few seconds for the 423,624-cell space), so a
+query costs one NB101 hash (~40-90 us) and a few dictionary lookups.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from nas_assets.core import store as db
+from nas_assets.core.space import hash_spec
+
+METRICS = ("val_macro_accuracy", "val_overall_accuracy", "val_kappa")
+
+
+class Benchmark:
+    """Trained metrics and surrogate predictions for every architecture of the space."""
+
+    def __init__(self, arch: pd.DataFrame, trained: pd.DataFrame, predicted: pd.DataFrame, path: str = "") -> None:
+        self.path = path
+        self._hashes = arch["arch_hash"].to_numpy()
+        self._index = {h: i for i, h in enumerate(self._hashes.tolist())}
+        self._params = arch["params"].to_numpy()
+        self._flops = arch["flops"].to_numpy()
+        # trained: (hash, epoch) -> {metric: (mean, std, repeats)}
+        self._trained: dict[str, dict[int, dict[str, tuple[float, float, int]]]] = {}
+        for row in trained.itertuples(index=False):
+            per_budget = self._trained.setdefault(row.arch_hash, {}).setdefault(int(row.epoch), {})
+            per_budget[row.metric] = (float(row.mean), float(row.std), int(row.repeats))
+        # predicted: (metric, budget) -> (mean array, std array) aligned with the space
+        self._predicted: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        if len(predicted):
+            pos = predicted["arch_hash"].map(self._index).to_numpy()
+            for (metric, budget), group in predicted.assign(pos=pos).groupby(["metric", "budget"]):
+                mean = np.full(len(self._hashes), np.nan)
+                std = np.full(len(self._hashes), np.nan)
+                mean[group["pos"].to_numpy()] = group["mean"].to_numpy()
+                std[group["pos"].to_numpy()] = group["std"].to_numpy()
+                self._predicted[(metric, int(budget))] = (mean, std)
+        budgets = {b for per in self._trained.values() for b in per} | {b for _, b in self._predicted}
+        self.budgets = sorted(budgets)
+
+    @classmethod
+    def open(cls, db_path: str | Path) -> "Benchmark":
+        """Load a nas_assets DuckDB store (read-only)."""
+        with db.connect(db_path, read_only=True) as conn:
+            arch = conn.execute("SELECT arch_hash, params, flops FROM architectures ORDER BY arch_index").df()
+            trained = conn.execute(f"""
+                SELECT arch_hash, epoch, metric, avg(value) AS mean, coalesce(stddev_samp(value), 0) AS std,
+                       count(*) AS repeats
+                FROM (UNPIVOT budget_metrics ON {", ".join(METRICS)} INTO NAME metric VALUE value)
+                GROUP BY ALL""").df()
+            tables = db.existing_tables(conn)  # a store from before the surrogate stage lacks the table
+            predicted = (conn.execute("SELECT arch_hash, metric, budget, mean, std FROM surrogate_predictions").df()
+                         if "surrogate_predictions" in tables
+                         else pd.DataFrame(columns=["arch_hash", "metric", "budget", "mean", "std"]))
+        return cls(arch, trained, predicted, str(db_path))
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._hashes.tolist())
+
+    def __contains__(self, arch_hash: str) -> bool:
+        return arch_hash in self._index
+
+    def _default_budget(self, budget: int | None) -> int:
+        if budget is not None:
+            return int(budget)
+        if not self.budgets:
+            raise LookupError(f"{self.path}: no trained results or surrogate predictions yet")
+        return self.budgets[-1]
+
+    def query_hash(self, arch_hash: str, budget: int | None = None, metric: str = "val_macro_accuracy") -> dict:
+        """Like :meth:`query`, for an architecture hash."""
+        if metric not in METRICS:
+            raise ValueError(f"metric {metric!r}: expected one of {METRICS}")
+        i = self._index.get(arch_hash)
+        if i is None:
+            raise KeyError(f"{arch_hash}: not an architecture of the space")
+        budget = self._default_budget(budget)
+        out = {"arch_hash": arch_hash, "trainable_parameters": int(self._params[i]), "flops": int(self._flops[i]),
+               "metric": metric, "budget": budget}
+        trained = self._trained.get(arch_hash, {})
+        if budget in trained and metric in trained[budget]:
+            mean, std, repeats = trained[budget][metric]
+            out.update(source="trained", value=mean, std=std, repeats=repeats,
+                       per_budget={b: v[metric][0] for b, v in sorted(trained.items()) if metric in v})
+            return out
+        pred = self._predicted.get((metric, budget))
+        if pred is None:
+            raise LookupError(f"no trained value and no surrogate prediction for {metric} at budget {budget}")
+        out.update(source="surrogate", value=float(pred[0][i]), std=float(pred[1][i]), repeats=0,
+                   per_budget={b: float(self._predicted[(m, b)][0][i]) for m, b in sorted(self._predicted) if m == metric})
+        return out
+
+    def query(self, matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str], budget: int | None = None,
+              metric: str = "val_macro_accuracy") -> dict:
+        """Metric of a cell at a budget: measured (``source='trained'``, mean over repeats) when
+        the architecture was trained, else the surrogate's mean and std (``source='surrogate'``).
+
+        Raises:
+            InvalidSpecError: the cell is not valid (the space's clear errors).
+        """
+        return self.query_hash(hash_spec(matrix, ops), budget, metric)
+
+    def query_many(self, specs: Sequence[tuple], budget: int | None = None,
+                   metric: str = "val_macro_accuracy") -> pd.DataFrame:
+        """:meth:`query` for many ``(matrix, ops)`` pairs, one row each."""
+        rows = [self.query(m, o, budget, metric) for m, o in specs]
+        return pd.DataFrame(rows).drop(columns=["per_budget"], errors="ignore")
+
+    def top(self, k: int = 10, budget: int | None = None, metric: str = "val_macro_accuracy",
+            source: str = "any") -> pd.DataFrame:
+        """The ``k`` best architectures: trained values where measured, predictions elsewhere."""
+        budget = self._default_budget(budget)
+        values = np.full(len(self._hashes), -np.inf)
+        kind = np.array(["surrogate"] * len(self._hashes), dtype=object)
+        if source in ("any", "surrogate") and (metric, budget) in self._predicted:
+            values = np.nan_to_num(self._predicted[(metric, budget)][0].copy(), nan=-np.inf)
+        if source == "trained":
+            values[:] = -np.inf
+        if source in ("any", "trained"):
+            for h, per in self._trained.items():
+                if budget in per and metric in per[budget]:
+                    values[self._index[h]] = per[budget][metric][0]
+                    kind[self._index[h]] = "trained"
+        order = np.argsort(-values)[:k]
+        order = order[np.isfinite(values[order])]
+        return pd.DataFrame({"arch_hash": self._hashes[order], "value": values[order], "source": kind[order],
+                             "params": self._params[order], "budget": budget, "metric": metric})
