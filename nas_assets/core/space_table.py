@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -66,3 +68,31 @@ def build_space_table(
     frame = architecture_frame(space, shape, fla)
     timings["table_s"] = time.perf_counter() - t0
     return space, fla, frame, timings
+
+
+def padded_arrays(matrix_strings: Sequence[str], ops_strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stored ``matrix``/``ops`` columns back to padded arrays, vectorised.
+
+    Returns:
+        (N, 7, 7) uint8 matrices, (N, 7) int8 labels (-3 pads), (N,) int8 vertex counts.
+    """
+    from nas_assets.core.space import MAX_VERTICES, OP_LABELS
+
+    matrix_strings = np.asarray(matrix_strings, dtype=object)
+    n = matrix_strings.size
+    lengths = np.fromiter((len(m) for m in matrix_strings), dtype=np.int64, count=n)
+    n_vertices = np.rint(np.sqrt(lengths)).astype(np.int8)
+    matrices = np.zeros((n, MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
+    for v in np.unique(n_vertices):
+        sel = np.flatnonzero(n_vertices == v)
+        blob = "".join(matrix_strings[sel]).encode()
+        bits = (np.frombuffer(blob, dtype=np.uint8) - ord("0")).reshape(sel.size, v, v)
+        matrices[sel, :v, :v] = bits
+    labels = np.full((n, MAX_VERTICES), -3, dtype=np.int8)
+    uniq, inverse = np.unique(np.asarray(ops_strings, dtype=object).astype(str), return_inverse=True)
+    table = np.full((uniq.size, MAX_VERTICES), -3, dtype=np.int8)
+    for k, text in enumerate(uniq):
+        names = text.split(",")
+        table[k, : len(names)] = [OP_LABELS[name] for name in names]
+    labels[:] = table[inverse.ravel()]
+    return matrices, labels, n_vertices

@@ -61,7 +61,7 @@ _ADJ_NAMES: tuple[str, ...] = (
     *(f"edge_{i}_{j}" for i, j in zip(*_IU)),
     *(f"op{v}_{_OP_SHORT[op]}" for v in range(1, 6) for op in INTERIOR_OPS),
 )
-_FLA_NAMES: tuple[str, ...] = tuple(f"fla_{a}->{b}" for a in FLA_SLOT_NAMES for b in FLA_SLOT_NAMES)
+_FLA_NAMES: tuple[str, ...] = tuple(f"fla_{a}__{b}" for a in FLA_SLOT_NAMES for b in FLA_SLOT_NAMES)
 _NAMES = {"fla": _FLA_NAMES, "adjacency": _ADJ_NAMES, "cost": COST_FEATURE_NAMES}
 FEATURE_DIMS: dict[str, int] = {"fla": FLA_BITS, "adjacency": ADJ_ONEHOT_DIM, "cost": len(COST_FEATURE_NAMES)}
 assert all(len(_NAMES[k]) == FEATURE_DIMS[k] for k in FEATURE_SETS)
