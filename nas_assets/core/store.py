@@ -254,6 +254,13 @@ def write_sampled(conn: duckdb.DuckDBPyConnection, design: pd.DataFrame) -> None
     _replace(conn, "sampled_architectures", design[SAMPLED_COLUMNS])
 
 
+def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Replace all rows of one of the store's tables, in one transaction."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}")
+    _replace(conn, table, frame)
+
+
 def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> int:
     """Upsert validated result rows (see ``core.results.result_frames``) in one transaction.
 

@@ -90,3 +90,9 @@ class TrainingSetupResource(ConfigurableResource):
         if not self.augment:
             args.append("--no-augment")
         return args
+
+
+class ArtifactsResource(ConfigurableResource):
+    """Where fitted models are saved (xgboost's own format + manifest; loadable without Dagster)."""
+
+    path: str = Field(description="Directory of model artifacts, one subdirectory per target.")
