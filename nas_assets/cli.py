@@ -18,6 +18,8 @@ from pathlib import Path
 
 EXAMPLES = """examples:
   python -m nas_assets demo                                         # the whole pipeline, embedded default
+  python -m nas_assets query --matrix 011001000 --ops input,conv3x3-bn-relu,output
+  python -m nas_assets top --k 10 --budget 108
   python -m nas_assets space export --out space.parquet            # all 423,624 cells, So2Sat network costs
   python -m nas_assets space export --out cifar.parquet --in-channels 3 --num-classes 10
   python -m nas_assets space hash --matrix 0100001000 ... --ops input,conv3x3-bn-relu,output
@@ -70,6 +72,36 @@ def _cmd_space_hash(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_query(args: argparse.Namespace) -> int:
+    import json
+
+    from nas_assets.benchmark import Benchmark
+    from nas_assets.core.space import InvalidSpecError, string_to_matrix
+    from nas_assets.core.store import StoreError
+
+    try:
+        bench = Benchmark.open(args.db)
+        out = bench.query(string_to_matrix(args.matrix), args.ops.split(","), args.budget, args.metric)
+    except (InvalidSpecError, StoreError, LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(out, indent=1, default=str))
+    return 0
+
+
+def _cmd_top(args: argparse.Namespace) -> int:
+    from nas_assets.benchmark import Benchmark
+    from nas_assets.core.store import StoreError
+
+    try:
+        frame = Benchmark.open(args.db).top(args.k, args.budget, args.metric, args.source)
+    except (StoreError, LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(frame.to_string(index=False))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from nas_assets.demo import main as demo_main
 
@@ -106,6 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     hsh.add_argument("--ops", required=True, help="comma-separated op names, input first, output last")
     _add_shape_args(hsh)
     hsh.set_defaults(func=_cmd_space_hash)
+
+    query = sub.add_parser("query", help="metrics of one cell: trained values or the surrogate's prediction")
+    query.add_argument("--matrix", required=True, help="row-major '0'/'1' string of the V x V adjacency")
+    query.add_argument("--ops", required=True, help="comma-separated op names, input first, output last")
+    query.add_argument("--budget", type=int, help="epoch budget (default: the largest available)")
+    query.add_argument("--metric", default="val_macro_accuracy", help="val_macro_accuracy, val_overall_accuracy, val_kappa")
+    query.add_argument("--db", default="data/nas_assets.duckdb", help="the DuckDB store")
+    query.set_defaults(func=_cmd_query)
+
+    top = sub.add_parser("top", help="the best architectures (trained where measured, predicted elsewhere)")
+    top.add_argument("--k", type=int, default=10)
+    top.add_argument("--budget", type=int, help="epoch budget (default: the largest available)")
+    top.add_argument("--metric", default="val_macro_accuracy")
+    top.add_argument("--source", default="any", choices=["any", "trained", "surrogate"])
+    top.add_argument("--db", default="data/nas_assets.duckdb", help="the DuckDB store")
+    top.set_defaults(func=_cmd_top)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded default (synthetic data, local training)")
     demo.set_defaults(func=_cmd_demo)

@@ -44,3 +44,10 @@ def test_space_hash_prints_and_rejects():
     assert "hash     " in ok.stdout and "params   " in ok.stdout
     bad = run("space", "hash", "--matrix", "010000000", "--ops", "input,conv3x3-bn-relu,output")
     assert bad.returncode == 2 and "input is not connected to output" in bad.stderr
+
+
+def test_query_and_top_commands(tmp_path):
+    missing = run("top", "--db", str(tmp_path / "none.duckdb"))
+    assert missing.returncode == 2 and "no such store" in missing.stderr
+    bad = run("query", "--matrix", "0100", "--ops", "input,conv9,output", "--db", str(tmp_path / "none.duckdb"))
+    assert bad.returncode == 2 and "error:" in bad.stderr
