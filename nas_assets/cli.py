@@ -76,12 +76,12 @@ def _cmd_query(args: argparse.Namespace) -> int:
     import json
 
     from nas_assets.benchmark import Benchmark
-    from nas_assets.core.space import InvalidSpecError, string_to_matrix
+    from nas_assets.core.space import ArchSpec, InvalidSpecError, string_to_matrix
     from nas_assets.core.store import StoreError
 
     try:
-        bench = Benchmark.open(args.db)
-        out = bench.query(string_to_matrix(args.matrix), args.ops.split(","), args.budget, args.metric)
+        spec = ArchSpec.from_spec(string_to_matrix(args.matrix), args.ops.split(","))  # fail fast, before loading
+        out = Benchmark.open(args.db).query_hash(spec.arch_hash, args.budget, args.metric)
     except (InvalidSpecError, StoreError, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
