@@ -49,5 +49,5 @@ def test_space_hash_prints_and_rejects():
 def test_query_and_top_commands(tmp_path):
     missing = run("top", "--db", str(tmp_path / "none.duckdb"))
     assert missing.returncode == 2 and "no such store" in missing.stderr
-    bad = run("query", "--matrix", "0100", "--ops", "input,conv9,output", "--db", str(tmp_path / "none.duckdb"))
+    bad = run("query", "--matrix", "011001000", "--ops", "input,conv9,output", "--db", str(tmp_path / "none.duckdb"))
     assert bad.returncode == 2 and "unknown op 'conv9'" in bad.stderr
