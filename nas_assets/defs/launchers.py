@@ -179,26 +179,38 @@ class SlurmLauncher(TrainingLauncher):
         ticket = load_ticket(ticket_path)
         info = self._reattachable(ticket, job, job_name)
         started = time.monotonic()
-        if info is not None:
-            context.log.info(f"re-attaching to SLURM job {ticket.job_id} ({info.state}) instead of resubmitting")
-            job_id, log_path, reattached = ticket.job_id, Path(ticket.log_path), True
-            self._wait(context, job_id, log_path)
-        else:
-            log_path = job.run_dir / "slurm-%j.log"
-            stage = slurm.StageData(job.stage_source, self.stage_to) if (self.stage_to and job.stage_source) else None
-            script = job.run_dir / "job.sbatch"
-            script.write_text(slurm.render_script(job_name, self.command_for(job), log_path, resources, stage))
-            injector, reader = self.pipes_files(job)
-            with open_pipes_session(context=context, context_injector=injector, message_reader=reader) as session:
-                try:
-                    job_id = slurm.submit(script, env=session.get_bootstrap_env_vars())
-                except slurm.SlurmError as exc:
-                    raise Failure(description=str(exc), allow_retries=False) from None
-                log_path = Path(str(log_path).replace("%j", job_id))
-                save_ticket(ticket_path, JobTicket(job.arch_hash, job.run_key, job_id, job_name, str(log_path), time.time()))
-                context.log.info(f"submitted SLURM job {job_id} ({job_name}); log {log_path}")
-                reattached = False
-                self._wait(context, job_id, log_path)
+        job_id = None
+        try:
+            if info is not None:
+                context.log.info(f"re-attaching to SLURM job {ticket.job_id} ({info.state}) instead of resubmitting")
+                job_id, log_path, reattached = ticket.job_id, Path(ticket.log_path), True
+                self._wait(context, job_id)
+            else:
+                log_path = job.run_dir / "slurm-%j.log"
+                stage = slurm.StageData(job.stage_source, self.stage_to) if (self.stage_to and job.stage_source) else None
+                script = job.run_dir / "job.sbatch"
+                script.write_text(slurm.render_script(job_name, self.command_for(job), log_path, resources, stage))
+                injector, reader = self.pipes_files(job)
+                with open_pipes_session(context=context, context_injector=injector, message_reader=reader) as session:
+                    try:
+                        job_id = slurm.submit(script, env=session.get_bootstrap_env_vars())
+                    except slurm.SlurmError as exc:
+                        raise Failure(description=str(exc), allow_retries=False) from None
+                    log_path = Path(str(log_path).replace("%j", job_id))
+                    save_ticket(ticket_path, JobTicket(job.arch_hash, job.run_key, job_id, job_name, str(log_path), time.time()))
+                    context.log.info(f"submitted SLURM job {job_id} ({job_name}); log {log_path}")
+                    reattached = False
+                    self._wait(context, job_id)
+        except Failure:
+            raise
+        except BaseException:
+            # the run was terminated (or the step crashed) at any point after submission:
+            # do not leave the job behind
+            if job_id is not None:
+                slurm.cancel(job_id)
+                clear_ticket(ticket_path)
+                context.log.warning(f"cancelled SLURM job {job_id}")
+            raise
         final = slurm.job_info(job_id)
         clear_ticket(ticket_path)
         log_tail = tail(log_path, self.log_tail_lines)
@@ -225,20 +237,15 @@ class SlurmLauncher(TrainingLauncher):
             return None
         return info
 
-    def _wait(self, context: AssetExecutionContext, job_id: str, log_path: Path) -> None:
-        """Poll until the job ends; cancel it if the Dagster run is terminated meanwhile."""
+    def _wait(self, context: AssetExecutionContext, job_id: str) -> None:
+        """Poll until the job ends (the caller cancels it if this is interrupted)."""
         last_state = None
-        try:
-            while True:
-                info = slurm.job_info(job_id)
-                state = info.state if info else "UNKNOWN"
-                if state != last_state:
-                    context.log.info(f"SLURM job {job_id}: {state}" + (f" on {info.node}" if info and info.node else ""))
-                    last_state = state
-                if info is not None and info.terminal:
-                    return
-                time.sleep(self.poll_interval_s)
-        except BaseException:
-            slurm.cancel(job_id)  # run terminated (or the step crashed): do not leave the job behind
-            context.log.warning(f"cancelled SLURM job {job_id}")
-            raise
+        while True:
+            info = slurm.job_info(job_id)
+            state = info.state if info else "UNKNOWN"
+            if state != last_state:
+                context.log.info(f"SLURM job {job_id}: {state}" + (f" on {info.node}" if info and info.node else ""))
+                last_state = state
+            if info is not None and info.terminal:
+                return
+            time.sleep(self.poll_interval_s)
