@@ -161,15 +161,17 @@ def cli_env(slurm_cluster, tmp_path, space_store):
     return env, data
 
 
-def _our_jobs() -> list[dict]:
-    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True).stdout.split("\n")
-    return [dict(zip(("id", "name", "state"), line.split())) for line in out if line.strip()]
+def _our_jobs(tmp_path: Path) -> list[dict]:
+    """This test's nas_assets jobs (their script lies under tmp_path; other runs may share the cluster)."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T %o"], capture_output=True, text=True).stdout.split("\n")
+    jobs = [dict(zip(("id", "name", "state", "command"), line.split(maxsplit=3))) for line in out if line.strip()]
+    return [j for j in jobs if j["name"].startswith("nas-") and str(tmp_path) in j.get("command", "")]
 
 
-def _wait_for_running_job(timeout: float = 120) -> dict:
+def _wait_for_running_job(tmp_path: Path, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = [j for j in _our_jobs() if j["name"].startswith("nas-") and j["state"] == "RUNNING"]
+        running = [j for j in _our_jobs(tmp_path) if j["state"] == "RUNNING"]
         if running:
             return running[0]
         time.sleep(0.3)
@@ -184,7 +186,7 @@ def test_terminating_the_dagster_run_cancels_the_job(cli_env, tmp_path):
     env, data = cli_env
     env = {**env, "NAS_ASSETS_TRAINING": "paper"}  # long enough to be cancelled mid-way
     proc = _dagster_materialize(tmp_path, _key(data), env)
-    job = _wait_for_running_job()
+    job = _wait_for_running_job(tmp_path)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C / run termination
     proc.wait(timeout=60)
     deadline = time.monotonic() + 30
@@ -197,7 +199,7 @@ def test_restarted_dagster_reattaches_instead_of_resubmitting(cli_env, tmp_path)
     env, data = cli_env
     key = _key(data)
     proc = _dagster_materialize(tmp_path, key, env)
-    job = _wait_for_running_job()
+    job = _wait_for_running_job(tmp_path)
     os.killpg(proc.pid, signal.SIGKILL)  # the Dagster process dies; the job goes on
     proc.wait()
     assert slurm.job_info(job["id"]).state in ("RUNNING", "COMPLETING", "COMPLETED")
@@ -230,7 +232,7 @@ def test_backfill_of_all_partitions_respects_the_pool_limit(cli_env, tmp_path):
         n_partitions = len(rows(data / "nas_assets.duckdb", "SELECT DISTINCT arch_hash FROM sampled_architectures"))
         most_at_once, deadline, trained = 0, time.monotonic() + 420, 0
         while time.monotonic() < deadline:
-            ours = [j for j in _our_jobs() if j["name"].startswith("nas-")]
+            ours = _our_jobs(tmp_path)
             most_at_once = max(most_at_once, len(ours))
             try:
                 trained = rows(data / "nas_assets.duckdb", "SELECT count(*) FROM training_runs")[0][0]
