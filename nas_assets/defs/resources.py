@@ -91,8 +91,3 @@ class TrainingSetupResource(ConfigurableResource):
             args.append("--no-augment")
         return args
 
-
-class ArtifactsResource(ConfigurableResource):
-    """Where fitted models are saved (xgboost's own format + manifest; loadable without Dagster)."""
-
-    path: str = Field(description="Directory of model artifacts, one subdirectory per target.")
