@@ -42,7 +42,8 @@ from nas_assets.core.space import (
 
 #: The feature sets a surrogate may use, in canonical order.
 FEATURE_SETS: tuple[str, ...] = ("fla", "adjacency", "cost")
-#: Default: adjacency-one-hot plus the analytic descriptors (see benchmarks/surrogate.py).
+#: Default of the feature functions here; :class:`SurrogateConfig` defaults to all three sets
+#: (they won the tuning in benchmarks/surrogate.py).
 DEFAULT_FEATURE_SETS: tuple[str, ...] = ("adjacency", "cost")
 PAD_LABEL = -3
 
@@ -111,7 +112,9 @@ def specs_to_arrays(
         except InvalidSpecError as exc:
             raise InvalidSpecError(f"spec {k}: {exc}") from None
         except (TypeError, ValueError) as exc:
-            raise InvalidSpecError(f"spec {k}: expected a (matrix, ops) pair, got {type(spec).__name__}: {exc}") from None
+            raise InvalidSpecError(
+                f"spec {k}: expected a (matrix, ops) pair, got {type(spec).__name__}: {exc}"
+            ) from None
         v = pruned.shape[0]
         m = np.zeros((MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
         m[:v, :v] = pruned
@@ -165,7 +168,8 @@ def _check_arrays(matrices: np.ndarray, labels: np.ndarray, n_vertices: np.ndarr
     ):
         raise ValueError(
             f"expected padded arrays matrices (N, 7, 7), labels (N, 7), n_vertices (N,); got "
-            f"{matrices.shape}, {labels.shape}, {n_vertices.shape} (use specs_to_arrays for (matrix, ops) pairs)"
+            f"{matrices.shape}, {labels.shape}, {n_vertices.shape} "
+            "(use specs_to_arrays for (matrix, ops) pairs)"
         )
 
 

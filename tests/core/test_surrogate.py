@@ -102,14 +102,16 @@ def test_cost_features_depth_width_and_shape():
     c = dict(zip(COST_FEATURE_NAMES, features_from_specs([chain], ("cost",))[0].tolist()))
     assert (c["depth"], c["width"], c["n_conv1x1"], c["n_maxpool3x3"]) == (3, 1, 1, 1)
     so2sat = features_from_specs([chain], ("cost",), shape=SO2SAT_SHAPE)[0]
-    assert so2sat[0] == pytest.approx(np.log(count_parameters(ArchSpec.from_spec(*chain), SO2SAT_SHAPE)), rel=1e-6)
+    expected = np.log(count_parameters(ArchSpec.from_spec(*chain), SO2SAT_SHAPE))
+    assert so2sat[0] == pytest.approx(expected, rel=1e-6)
 
 
 def test_specs_and_arrays_give_identical_features(small_space):
     idx = np.random.default_rng(1).choice(len(small_space), 150, replace=False)
     specs = [(small_space.matrix(i), small_space.ops(i)) for i in idx]
     a = features_from_specs(specs, FEATURE_SETS)
-    b = features_from_arrays(small_space.matrices[idx], small_space.labels[idx], small_space.n_vertices[idx], FEATURE_SETS)
+    b = features_from_arrays(small_space.matrices[idx], small_space.labels[idx], small_space.n_vertices[idx],
+                             FEATURE_SETS)
     assert np.array_equal(a, b)
 
 
@@ -118,7 +120,8 @@ def test_unpruned_spec_gets_the_features_of_its_pruned_cell():
     m = [[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0]]
     dangling = (m, ["input", CONV3X3, MAXPOOL3X3, "output"])
     pruned = ([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", CONV3X3, "output"])
-    assert np.array_equal(features_from_specs([dangling], FEATURE_SETS), features_from_specs([pruned], FEATURE_SETS))
+    assert np.array_equal(features_from_specs([dangling], FEATURE_SETS),
+                          features_from_specs([pruned], FEATURE_SETS))
 
 
 def test_invalid_specs_raise_invalid_spec_error():
@@ -217,13 +220,14 @@ def test_save_load_round_trip(toy_data, tmp_path):
     specs, y = toy_data
     model = fit_surrogate(specs, y, data_info={"table": "results@3"}, metrics={"kendall_tau": 0.5}, **TINY)
     path = model.save(tmp_path / "surrogate")
-    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "member_0.ubj", "member_1.ubj", "member_2.ubj"]
+    files = sorted(p.name for p in path.iterdir())
+    assert files == ["manifest.json", "member_0.ubj", "member_1.ubj", "member_2.ubj"]
     assert [p.name for p in tmp_path.iterdir()] == ["surrogate"]  # no temp dirs left behind
     loaded = Surrogate.load(path)
     for got, want in zip(loaded.predict(specs[:40]), model.predict(specs[:40])):
         assert np.array_equal(got, want)
     man = loaded.manifest
-    assert man["format_version"] == 1 and man["feature_sets"] == ["adjacency", "cost"]
+    assert man["format_version"] == 1 and man["feature_sets"] == list(FEATURE_SETS)
     assert man["data"]["n_train"] == len(specs) and man["data"]["table"] == "results@3"
     assert len(man["data"]["train_sha256"]) == 64 and man["metrics"] == {"kendall_tau": 0.5}
     assert man["versions"]["xgboost_module"] and loaded.config == model.config
@@ -282,8 +286,8 @@ def test_learning_curve_and_tuning(toy_data):
     best, table = tune_config(specs[:200], y[:200], [{"max_depth": 1}, {"max_depth": 3}], n_folds=3,
                               config=SurrogateConfig(**TINY))
     assert best.max_depth in (1, 3) and len(table) == 2
-    nested = evaluate_surrogate(specs[:200], y[:200], n_repeats=1, n_folds=2, tune_candidates=[{"max_depth": 2}],
-                                tune_folds=2, **TINY)
+    nested = evaluate_surrogate(specs[:200], y[:200], n_repeats=1, n_folds=2,
+                                tune_candidates=[{"max_depth": 2}], tune_folds=2, **TINY)
     assert [r["chosen"] for r in nested["per_split"]] == [0, 0]
 
 
