@@ -53,6 +53,8 @@ def main() -> int:
         summary = q.results_summary(conn)
     print(f"\ndone in {time.perf_counter() - t_start:.0f} s: {summary['architectures']} architectures trained; "
           f"mean val macro accuracy {summary['mean_val_macro_accuracy']}, overall {summary['mean_val_overall_accuracy']}")
-    print(f"DuckDB store : {store}   (duckdb {store} -c 'SELECT * FROM results')")
+    print(f"DuckDB store : {store}")
+    print(f"  SQL        : .venv/bin/python -c \"import duckdb; print(duckdb.connect('{store}', read_only=True)"
+          f".sql('SELECT * FROM results'))\"")
     print("Dagster UI   : make ui, then open http://127.0.0.1:3000")
     return 0
