@@ -6,7 +6,6 @@ from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 
 from nas_assets.defs import space_checks
 from nas_assets.defs.profiles import resources as profile_resources
-from nas_assets.defs.profiles import store_path
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures
 from nas_assets.defs.training_assets import results_table, so2sat_dataset, trained_architecture
 
@@ -26,10 +25,6 @@ train_architectures = define_asset_job(
     selection=AssetSelection.assets(trained_architecture),
     op_retry_policy=RetryPolicy(max_retries=2, delay=10),
 )
-
-
-def default_store_path() -> str:
-    return store_path()
 
 
 def build_definitions(store: str | None = None, **overrides) -> Definitions:

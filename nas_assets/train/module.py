@@ -12,7 +12,6 @@ import time
 from typing import Callable, Iterable
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -187,7 +186,3 @@ class NB101Module(L.LightningModule):
         self.eval_seconds = float(state.get("eval_seconds", 0.0))
         self.samples_seen = int(state.get("samples_seen", 0))
 
-
-def confusion_from_arrays(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Confusion matrix (rows = true) of integer label arrays."""
-    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
