@@ -261,6 +261,16 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFra
     _replace(conn, table, frame)
 
 
+def write_predictions(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame, version: str) -> None:
+    """Replace ``surrogate_predictions`` and record the surrogate version, in one transaction."""
+    _check_columns(frame, ["arch_hash", "metric", "budget", "mean", "std"], "surrogate_predictions")
+    with transaction(conn):
+        conn.execute("DROP TABLE surrogate_predictions")
+        conn.execute(f"CREATE TABLE surrogate_predictions ({TABLES['surrogate_predictions']})")
+        _insert(conn, "surrogate_predictions", frame)
+        set_meta(conn, "surrogate_predictions_version", version)
+
+
 def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> int:
     """Upsert validated result rows (see ``core.results.result_frames``) in one transaction.
 

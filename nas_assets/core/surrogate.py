@@ -64,7 +64,7 @@ __all__ = [
     "FEATURE_SETS", "DEFAULT_FEATURE_SETS", "FORMAT_VERSION", "METRIC_NAMES", "Surrogate",
     "SurrogateArtifactError", "SurrogateConfig", "TARGET_TRANSFORMS", "evaluate_surrogate",
     "feature_names", "features_from_arrays", "features_from_specs", "fit_surrogate",
-    "learning_curve", "regression_metrics", "sparse_kendall_tau", "specs_from_nb101_columns",
+    "learning_curve", "predict_many", "regression_metrics", "sparse_kendall_tau", "specs_from_nb101_columns",
     "specs_to_arrays", "tune_config",
 ]
 
@@ -520,6 +520,37 @@ class Surrogate:
         return cls(models, config, shape, manifest)
 
 
+def predict_many(
+    surrogates: Mapping[Any, "Surrogate"],
+    matrices: np.ndarray,
+    labels: np.ndarray,
+    n_vertices: np.ndarray,
+    *,
+    chunk: int = PREDICT_CHUNK,
+) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
+    """(mean, std) of several surrogates over the same padded cells, featurizing each chunk once.
+
+    Surrogates sharing feature sets and network shape (the usual case: one per metric x budget)
+    reuse one feature matrix per chunk; featurizing the space costs about as much as one
+    member's predictions, so this saves it once per extra target.
+
+    Returns:
+        ``{key: (mean, std)}``, each (N,) float64 in the surrogate's target units.
+    """
+    n = np.asarray(matrices).shape[0]
+    out = {key: (np.empty(n), np.empty(n)) for key in surrogates}
+    groups: dict[tuple, list] = {}
+    for key, model in surrogates.items():
+        groups.setdefault((model.feature_sets, model.shape), []).append(key)
+    for start in range(0, n, chunk):
+        sl = slice(start, min(start + chunk, n))
+        for (feature_sets, shape), keys in groups.items():
+            x = features_from_arrays(matrices[sl], labels[sl], n_vertices[sl], feature_sets, shape)
+            for key in keys:
+                out[key][0][sl], out[key][1][sl] = surrogates[key].predict_features(x)
+    return out
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -624,17 +655,25 @@ def evaluate_surrogate(
         tune_folds: inner CV folds for the tuning.
 
     Returns:
-        ``{"mean": {metric: ...}, "std": {...}, "per_split": [ {repeat, fold, n_train, n_test,
+        ``{"mean": {metric: ...}, "std": {...}, "pooled": {...}, "pooled_std": {...},
+        "oof_predictions": (n_repeats, n) array, "per_split": [ {repeat, fold, n_train, n_test,
         metrics..., fit_seconds, chosen (when tuned)} ], "protocol": str, "config": dict}``;
-        mean and std (ddof=1) are over all splits.
+        mean and std (ddof=1) are over all splits. ``oof_predictions[r, i]`` is the prediction
+        for architecture i by the model of repeat r that did not see it (NaN where i was in no
+        test part, e.g. with ``train_fraction``); ``pooled`` scores each repeat's predictions
+        over all its tested architectures at once and averages over repeats -- the steadier
+        number when test folds are small (a τ over 3 points is mostly noise).
     """
     cfg = SurrogateConfig.from_kwargs(config, **overrides)
     arrays = specs_to_arrays(specs)
     y = _targets(targets, arrays[0].shape[0])
     splits, protocol = _splits(y.size, n_repeats, n_folds, train_fraction, seed)
+    splits = list(splits)
     x_all = None if tune_candidates else features_from_arrays(*arrays, cfg.feature_sets, shape)
     specs_list = list(specs) if tune_candidates else []
     per_split = []
+    n_rep = max(r for r, *_ in splits) + 1 if splits else 0
+    oof = np.full((n_rep, y.size), np.nan)
     for r, f, tr, te in splits:
         t0 = time.perf_counter()
         row: dict[str, Any] = {"repeat": r, "fold": f, "n_train": int(tr.size), "n_test": int(te.size)}
@@ -650,13 +689,21 @@ def evaluate_surrogate(
         models = _fit_members(x[tr], y[tr], split_cfg)
         row["fit_seconds"] = time.perf_counter() - t0
         mean = _predict_members(models, x[te], split_cfg.target_transform).mean(axis=0)
+        oof[r, te] = mean
         row.update(regression_metrics(y[te], mean, sparse_resolution=sparse_resolution))
         per_split.append(row)
     frame = pd.DataFrame(per_split)
     cols = [*METRIC_NAMES, "fit_seconds"]
+    pooled = pd.DataFrame([
+        regression_metrics(y[np.isfinite(row)], row[np.isfinite(row)], sparse_resolution=sparse_resolution)
+        for row in oof
+    ])
     return {
         "mean": {c: float(frame[c].mean()) for c in cols},
         "std": {c: float(frame[c].std(ddof=1)) if len(frame) > 1 else 0.0 for c in cols},
+        "pooled": {c: float(pooled[c].mean()) for c in METRIC_NAMES},
+        "pooled_std": {c: float(pooled[c].std(ddof=1)) if len(pooled) > 1 else 0.0 for c in METRIC_NAMES},
+        "oof_predictions": oof,
         "per_split": per_split,
         "protocol": protocol + (f", hyper-parameters tuned by {tune_folds}-fold CV inside each training part"
                                 if tune_candidates else ""),

@@ -56,3 +56,28 @@ class DesignSettings(Config):
             if getattr(self, k) is not None
         }
         return DesignConfig(**{**base.__dict__, **overrides})
+
+
+class SurrogateModelConfig(Config):
+    """Which surrogates to fit, how to evaluate them, and the quality gate."""
+
+    targets: list[str] = Field(
+        default=["val_macro_accuracy@all", "val_overall_accuracy@last"],
+        description="'<metric>@<budget>' items; metric val_macro_accuracy, val_overall_accuracy or val_kappa; "
+                    "budget an epoch count, 'all' (every recorded budget) or 'last'.",
+    )
+    feature_sets: list[str] = Field(default=["fla", "adjacency", "cost"],
+                                    description="Features: any of 'fla' (289-bit), 'adjacency' (36 one-hot), 'cost'.")
+    ensemble_size: int = Field(default=5, description="XGBoost members per surrogate (mean and std over members).")
+    n_estimators: int = Field(default=400, description="Boosting rounds per member.")
+    max_depth: int = Field(default=3, description="Tree depth.")
+    learning_rate: float = Field(default=0.1, description="XGBoost eta.")
+    seed: int = Field(default=0, description="Model seed (members get child seeds).")
+    eval_repeats: int = Field(default=3, description="Repeats of the k-fold evaluation.")
+    eval_folds: int = Field(default=5, description="Folds (capped so every test fold has >= 3 architectures).")
+    run_key: Optional[str] = Field(
+        default=None, description="Training configuration (training_runs.run_key) to fit on; "
+                                  "None = the one with the most trained architectures.")
+    gate_metric: Literal["kendall_tau", "spearman_rho", "r2", "sparse_kendall_tau"] = Field(
+        default="kendall_tau", description="Metric of the quality gate (pooled out-of-fold predictions).")
+    gate_min: float = Field(default=0.5, description="Quality gate: WARN when any target's gate metric is below this.")

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from nas_assets.defs.launchers import LocalLauncher, SlurmLauncher, TrainingLauncher
-from nas_assets.defs.resources import So2SatDataResource, StoreResource, TrainingSetupResource
+from nas_assets.defs.resources import ArtifactsResource, So2SatDataResource, StoreResource, TrainingSetupResource
 from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
 
 PROFILES = ("local", "slurm")
@@ -67,4 +67,7 @@ def resources() -> dict:
         "data": data,
         "training": training_setup(preset, root / "runs"),
         "launcher": launcher(profile),
+        # the report sits next to the database, the models next to the runs
+        "artifacts": ArtifactsResource(models_dir=str(root / "models"),
+                                       reports_dir=str(Path(store_path()).parent / "reports")),
     }

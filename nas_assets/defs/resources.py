@@ -91,3 +91,10 @@ class TrainingSetupResource(ConfigurableResource):
             args.append("--no-augment")
         return args
 
+
+
+class ArtifactsResource(ConfigurableResource):
+    """Where fitted models and reports are written (plain files, readable without Dagster)."""
+
+    models_dir: str = Field(description="Surrogate artifacts: <target>/<version>/ plus index.json.")
+    reports_dir: str = Field(description="The footprint report (HTML + PNG figures).")

@@ -77,3 +77,22 @@ def results_summary(conn: duckdb.DuckDBPyConnection) -> dict:
         "mean_val_kappa": fmt(row[6]),
         "per_budget_md": "\n".join(md),
     }
+
+
+def trained_values(conn: duckdb.DuckDBPyConnection, run_key: str, metric: str, epoch: int):
+    """``arch_hash, matrix, ops, value`` of every architecture trained with ``run_key``, at ``epoch``."""
+    if metric not in ("val_macro_accuracy", "val_overall_accuracy", "val_kappa"):
+        raise ValueError(f"unknown metric {metric!r}")
+    return conn.execute(f"""
+        SELECT b.arch_hash, a.matrix, a.ops, b.{metric} AS value
+        FROM budget_metrics b JOIN architectures a USING (arch_hash)
+        WHERE b.run_key = ? AND b.epoch = ? AND b.{metric} IS NOT NULL
+        ORDER BY b.arch_hash""", [run_key, epoch]).df()
+
+
+def main_run_key(conn: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[str, int]]:
+    """The run key with the most trained architectures (ties: the latest ingested) and all counts."""
+    rows = conn.execute("""
+        SELECT run_key, count(DISTINCT arch_hash) AS n, max(ingested_at) AS last
+        FROM training_runs GROUP BY run_key ORDER BY n DESC, last DESC""").fetchall()
+    return (rows[0][0] if rows else None), {r[0]: int(r[1]) for r in rows}

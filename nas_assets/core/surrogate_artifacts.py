@@ -1,0 +1,220 @@
+"""Versioned surrogate artifacts on disk: evaluate + fit once per (training data, config).
+
+Layout under a models directory::
+
+    <models>/<target>/<version>/            one Surrogate.save() artifact (members + manifest)
+    <models>/<target>/<version>/cv_predictions.csv   out-of-fold predictions of the evaluation
+    <models>/index.json                     the current version of every target (atomic)
+
+``<target>`` is ``<metric>@<budget>`` (e.g. ``val_macro_accuracy@108``); ``<version>`` is a
+short hash of the training rows (hashes and values, in a canonical order), the surrogate
+configuration and the evaluation protocol. The same inputs therefore map to the same directory
+and are reused instead of refitted -- re-running a pipeline costs nothing when no new
+architecture was trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from nas_assets.core.cost import NetworkShape
+from nas_assets.core.space import ArchSpec
+from nas_assets.core.surrogate import Surrogate, SurrogateConfig, _config_json, evaluate_surrogate, fit_surrogate
+
+INDEX = "index.json"
+CV_PREDICTIONS = "cv_predictions.csv"
+#: Metrics a target may name, and whether they are fractions in [0, 1) (fitted as -log(1 - y)).
+TARGET_METRICS: dict[str, bool] = {
+    "val_macro_accuracy": True,
+    "val_overall_accuracy": True,
+    "val_kappa": False,
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one surrogate predicts: a validation metric at a training budget (epochs)."""
+
+    metric: str
+    budget: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric}@{self.budget}"
+
+
+def parse_targets(items: Sequence[str], budgets: Sequence[int]) -> list[Target]:
+    """Expand ``metric@budget`` strings; budget may be an integer, ``all`` or ``last``.
+
+    Args:
+        items: e.g. ``["val_macro_accuracy@all", "val_overall_accuracy@last"]``.
+        budgets: the budgets the training setup records, in any order.
+
+    Raises:
+        ValueError: unknown metric, malformed item or a budget that is not recorded.
+    """
+    recorded = sorted(int(b) for b in budgets)
+    out: list[Target] = []
+    for item in items:
+        metric, sep, budget = str(item).partition("@")
+        if not sep or metric not in TARGET_METRICS:
+            raise ValueError(f"surrogate target {item!r}: expected '<metric>@<budget>' with metric one of "
+                             f"{sorted(TARGET_METRICS)} and budget an epoch count, 'all' or 'last'")
+        if budget == "all":
+            chosen = recorded
+        elif budget == "last":
+            chosen = recorded[-1:]
+        elif budget.isdigit() and int(budget) in recorded:
+            chosen = [int(budget)]
+        else:
+            raise ValueError(f"surrogate target {item!r}: budget {budget!r} is not one of the recorded "
+                             f"budgets {recorded} (or 'all', 'last')")
+        out += [Target(metric, b) for b in chosen if Target(metric, b) not in out]
+    return out
+
+
+@dataclass
+class FittedTarget:
+    """A surrogate and its held-out evaluation, as stored in the artifact directory."""
+
+    target: Target
+    directory: Path
+    surrogate: Surrogate
+    evaluation: dict[str, Any]
+    reused: bool
+    cv_predictions: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+
+def _version(hashes: Sequence[str], values: np.ndarray, config: SurrogateConfig, shape: NetworkShape,
+             protocol: dict[str, Any]) -> str:
+    order = np.argsort(np.asarray(hashes, dtype=object).astype(str))
+    h = hashlib.sha256()
+    h.update("\n".join(np.asarray(hashes)[order]).encode())
+    h.update(np.ascontiguousarray(np.asarray(values, dtype=np.float64)[order]).tobytes())
+    h.update(json.dumps({"config": _config_json(config), "shape": asdict(shape), "protocol": protocol},
+                        sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def fit_target(
+    target: Target,
+    frame: pd.DataFrame,
+    models_dir: str | os.PathLike,
+    *,
+    config: SurrogateConfig,
+    shape: NetworkShape,
+    n_repeats: int = 3,
+    n_folds: int = 5,
+    seed: int = 0,
+    data_info: dict[str, Any] | None = None,
+) -> FittedTarget:
+    """Evaluate (repeated k-fold) and fit one target's surrogate, or load it if already stored.
+
+    Args:
+        target: metric and budget.
+        frame: one row per trained architecture with columns ``arch_hash``, ``matrix``, ``ops``
+            (the store's string formats) and ``value``.
+        models_dir: root of the artifacts (see the module docstring).
+        config: the surrogate configuration (``target_transform`` is set from the metric).
+        shape: network skeleton of the cost features.
+        n_repeats, n_folds: the evaluation protocol; folds are capped so that every test part
+            holds at least 3 architectures.
+        seed: seed of the evaluation splits.
+        data_info: provenance for the manifest (database, run key, ...).
+
+    Raises:
+        ValueError: fewer than 6 architectures, non-finite values, or an accuracy outside [0, 1).
+    """
+    n = len(frame)
+    if n < 6:
+        raise ValueError(f"surrogate {target.name}: {n} trained architectures; at least 6 are needed "
+                         "to evaluate and fit (train more partitions first)")
+    values = frame["value"].to_numpy(dtype=np.float64)
+    if TARGET_METRICS[target.metric]:
+        bad = ~((values >= 0) & (values < 1))
+        if bad.any():
+            raise ValueError(f"surrogate {target.name}: values must be fractions in [0, 1); "
+                             f"{int(bad.sum())} are not (e.g. {values[bad][:3].tolist()})")
+    cfg = SurrogateConfig.from_kwargs(config, target_transform="neg_log_error" if TARGET_METRICS[target.metric] else "none")
+    folds = max(2, min(n_folds, n // 3))
+    protocol = {"n_repeats": n_repeats, "n_folds": folds, "seed": seed}
+    version = _version(frame["arch_hash"].tolist(), values, cfg, shape, protocol)
+    directory = Path(models_dir) / target.name / version
+    if (directory / "manifest.json").exists() and (directory / CV_PREDICTIONS).exists():
+        surrogate = Surrogate.load(directory)
+        return FittedTarget(target, directory, surrogate, surrogate.manifest["metrics"], True,
+                            pd.read_csv(directory / CV_PREDICTIONS))
+    specs = [ArchSpec.from_strings(m, o) for m, o in zip(frame["matrix"], frame["ops"])]
+    pairs = [(s.matrix, s.ops) for s in specs]
+    report = evaluate_surrogate(pairs, values, n_repeats=n_repeats, n_folds=folds, seed=seed, config=cfg, shape=shape)
+    evaluation = {
+        "protocol": report["protocol"],
+        "per_fold_mean": report["mean"], "per_fold_std": report["std"],
+        "pooled": report["pooled"], "pooled_std": report["pooled_std"],
+        "n_train": n,
+    }
+    surrogate = fit_surrogate(pairs, values, config=cfg, shape=shape, target=target.name,
+                              data_info={**(data_info or {}), "target": target.name, "version": version},
+                              metrics=evaluation)
+    cv = pd.DataFrame({"arch_hash": frame["arch_hash"].to_numpy(), "measured": values})
+    for r, row in enumerate(report["oof_predictions"]):
+        cv[f"predicted_r{r}"] = row
+    surrogate.save(directory, overwrite=True)
+    _atomic_write(directory / CV_PREDICTIONS, cv.to_csv(index=False))
+    return FittedTarget(target, directory, surrogate, evaluation, False, cv)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_index(models_dir: str | os.PathLike, fitted: Sequence[FittedTarget], info: dict[str, Any]) -> Path:
+    """Record the current artifact of every target (atomically replaces the previous index)."""
+    root = Path(models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    index = {
+        **info,
+        "targets": [
+            {"metric": f.target.metric, "budget": f.target.budget, "name": f.target.name,
+             "directory": str(f.directory.relative_to(root)), "version": f.directory.name}
+            for f in fitted
+        ],
+    }
+    path = root / INDEX
+    _atomic_write(path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_index(models_dir: str | os.PathLike) -> dict[str, Any]:
+    """The current index; raises FileNotFoundError naming the file when no model was fitted yet."""
+    path = Path(models_dir) / INDEX
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no surrogate index; materialize surrogate_model first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); materialize surrogate_model again") from None
+
+
+def load_current(models_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[Target, Surrogate]]:
+    """The index and the surrogates it names (key: :class:`Target`)."""
+    index = read_index(models_dir)
+    root = Path(models_dir)
+    return index, {Target(t["metric"], int(t["budget"])): Surrogate.load(root / t["directory"])
+                   for t in index["targets"]}
+
+
+def index_version(index: dict[str, Any]) -> str:
+    """One string that changes whenever any target's artifact changes."""
+    return ",".join(sorted(f"{t['name']}={t['version']}" for t in index["targets"]))

@@ -1,0 +1,156 @@
+"""Assets of the surrogate stage: XGBoost surrogates fitted on the trained sample, and their
+predictions for every architecture of the space."""
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from nas_assets.core import store as db
+from nas_assets.core.cost import SO2SAT_SHAPE, NetworkShape
+from nas_assets.core.space_table import padded_arrays
+from nas_assets.core.surrogate import SurrogateConfig, predict_many
+from nas_assets.core.surrogate_artifacts import fit_target, index_version, load_current, parse_targets, write_index
+from nas_assets.defs import training_queries as q
+from nas_assets.defs.config import SurrogateModelConfig
+from nas_assets.defs.resources import ArtifactsResource, StoreResource
+from nas_assets.defs.space_assets import architecture_space
+from nas_assets.defs.training_assets import results_table
+
+QUALITY_GATE = AssetCheckSpec(
+    "surrogate_quality_gate", asset="surrogate_model",
+    description="Every target's held-out quality (pooled out-of-fold, configurable metric) reaches the threshold.",
+)
+
+
+def _evaluation_table(fitted: list) -> str:
+    lines = ["| target | n | version | reused | τ (pooled) | sparse τ | ρ | R² | RMSE | τ per fold |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for f in fitted:
+        p, m, s = f.evaluation["pooled"], f.evaluation["per_fold_mean"], f.evaluation["per_fold_std"]
+        lines.append(f"| {f.target.name} | {f.evaluation['n_train']} | {f.directory.name} | {f.reused} | "
+                     f"{p['kendall_tau']:.3f} | {p['sparse_kendall_tau']:.3f} | {p['spearman_rho']:.3f} | "
+                     f"{p['r2']:.3f} | {p['rmse']:.4f} | {m['kendall_tau']:.3f} ± {s['kendall_tau']:.3f} |")
+    return "\n".join(lines)
+
+
+@asset(group_name="surrogate", kinds={"xgboost"}, deps=[results_table], check_specs=[QUALITY_GATE])
+def surrogate_model(
+    context: AssetExecutionContext,
+    config: SurrogateModelConfig,
+    store: StoreResource,
+    artifacts: ArtifactsResource,
+) -> MaterializeResult:
+    """XGBoost ensembles per metric x budget, evaluated by repeated k-fold and saved as versioned artifacts."""
+    with store.connect(read_only=True) as conn:
+        stored_shape = db.get_meta(conn, "network_shape")
+        shape = NetworkShape(**json.loads(stored_shape)) if stored_shape else SO2SAT_SHAPE
+        main_key, run_keys = q.main_run_key(conn)
+        run_key = config.run_key or main_key
+        if run_key not in run_keys:
+            raise Failure(description=f"no trained architectures for run key {run_key!r} in {store.path} "
+                                      f"(run keys there: {run_keys or 'none'}); train partitions first",
+                          allow_retries=False)
+        budgets = [r[0] for r in conn.execute(
+            "SELECT DISTINCT epoch FROM budget_metrics WHERE run_key = ? ORDER BY epoch", [run_key]).fetchall()]
+        try:
+            targets = parse_targets(config.targets, budgets)
+        except ValueError as exc:
+            raise Failure(description=f"{exc} (run key {run_key})", allow_retries=False) from None
+        frames = {t: q.trained_values(conn, run_key, t.metric, t.budget) for t in targets}
+    model_cfg = SurrogateConfig(feature_sets=tuple(config.feature_sets), ensemble_size=config.ensemble_size,
+                                n_estimators=config.n_estimators, max_depth=config.max_depth,
+                                learning_rate=config.learning_rate, seed=config.seed)
+    info = {"database": store.path, "run_key": run_key}
+    context.log.info(f"fitting on run key {run_key} ({run_keys[run_key]} architectures; all run keys: {run_keys})")
+    fitted = []
+    for target in targets:
+        t0 = time.perf_counter()
+        try:
+            fitted.append(fit_target(target, frames[target], artifacts.models_dir, config=model_cfg, shape=shape,
+                                     n_repeats=config.eval_repeats, n_folds=config.eval_folds, seed=config.seed,
+                                     data_info=info))
+        except ValueError as exc:
+            raise Failure(description=f"{exc} (run key {run_key}, database {store.path})", allow_retries=False) from None
+        context.log.info(f"{target.name}: {'reused' if fitted[-1].reused else 'fitted'} in {time.perf_counter() - t0:.1f} s")
+    index = write_index(artifacts.models_dir, fitted, info)
+    worst = min(fitted, key=lambda f: f.evaluation["pooled"][config.gate_metric])
+    worst_value = worst.evaluation["pooled"][config.gate_metric]
+    return MaterializeResult(
+        metadata={
+            "targets": len(fitted),
+            "run_key": run_key,
+            "n_train": fitted[0].evaluation["n_train"],
+            "evaluation": MetadataValue.md(_evaluation_table(fitted)),
+            "protocol": fitted[0].evaluation["protocol"],
+            "index": MetadataValue.path(str(index)),
+            "version": index_version(json.loads(Path(index).read_text())),
+        },
+        check_results=[AssetCheckResult(
+            check_name="surrogate_quality_gate",
+            passed=bool(worst_value >= config.gate_min),  # NaN (constant predictions) fails too
+            severity=AssetCheckSeverity.WARN,
+            metadata={"metric": config.gate_metric, "threshold": config.gate_min,
+                      "worst_target": worst.target.name, "worst_value": float(worst_value),
+                      "values": MetadataValue.json({f.target.name: f.evaluation["pooled"][config.gate_metric]
+                                                    for f in fitted})},
+        )],
+    )
+
+
+@asset(group_name="surrogate", kinds={"xgboost", "duckdb"}, deps=[surrogate_model, architecture_space])
+def surrogate_predictions(store: StoreResource, artifacts: ArtifactsResource) -> MaterializeResult:
+    """Predicted mean and ensemble std of every surrogate target for all 423,624 architectures (DuckDB)."""
+    try:
+        index, surrogates = load_current(artifacts.models_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+    version = index_version(index)
+    with store.connect(read_only=True) as conn:
+        stored = db.get_meta(conn, "surrogate_predictions_version")
+        rows = db.table_count(conn, "surrogate_predictions")
+    if stored == version and rows:
+        return MaterializeResult(metadata={"reused": True, "version": version, "dagster/row_count": rows})
+    timings = {}
+    t0 = time.perf_counter()
+    with store.connect(read_only=True) as conn:
+        cells = conn.execute("SELECT arch_hash, matrix, ops FROM architectures ORDER BY arch_index").df()
+    matrices, labels, n_vertices = padded_arrays(cells["matrix"].tolist(), cells["ops"].tolist())
+    timings["read_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    predictions = predict_many(surrogates, matrices, labels, n_vertices)
+    timings["predict_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    hashes = cells["arch_hash"].to_numpy()
+    frame = pd.concat([
+        pd.DataFrame({"arch_hash": hashes, "metric": t.metric, "budget": t.budget, "mean": mean, "std": std})
+        for t, (mean, std) in predictions.items()
+    ], ignore_index=True)
+    with store.connect() as conn:
+        db.write_predictions(conn, frame, version)
+    timings["write_s"] = time.perf_counter() - t0
+    summary = frame.groupby(["metric", "budget"])[["mean", "std"]].agg(["mean", "min", "max"])
+    summary.columns = [f"{a}_{b}" for a, b in summary.columns]
+    return MaterializeResult(
+        metadata={
+            "reused": False,
+            "version": version,
+            "dagster/row_count": len(frame),
+            "architectures": len(cells),
+            "targets": len(predictions),
+            **{k: round(v, 2) for k, v in timings.items()},
+            "total_s": round(sum(timings.values()), 2),
+            "summary": MetadataValue.md(summary.round(4).reset_index().to_markdown(index=False)),
+        }
+    )
