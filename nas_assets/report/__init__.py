@@ -1,0 +1,29 @@
+"""The fitness landscape footprint report: data, figures (Agg, no pyplot) and HTML/Markdown.
+
+No Dagster here: the ``footprint_report`` asset assembles a :class:`ReportData` from the results
+tables and calls :func:`write_report`; a notebook can do the same.
+"""
+
+from nas_assets.report.data import (
+    FOOTPRINT_PANELS,
+    METRICS,
+    PUBLISHED_ANCHORS,
+    MetricInfo,
+    ReportData,
+    format_metric,
+    published_footprints,
+)
+from nas_assets.report.html import FIGURES, footprint_markdown, write_report
+
+__all__ = [
+    "FIGURES",
+    "FOOTPRINT_PANELS",
+    "METRICS",
+    "PUBLISHED_ANCHORS",
+    "MetricInfo",
+    "ReportData",
+    "footprint_markdown",
+    "format_metric",
+    "published_footprints",
+    "write_report",
+]

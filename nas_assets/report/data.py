@@ -1,0 +1,314 @@
+"""What the footprint report shows: :class:`ReportData`, metric names and the published anchors.
+
+Plain numpy/pandas only, so an asset, a notebook or a test can assemble a report without
+matplotlib or Dagster. The metric vocabulary (SPEC §8) lives once in :data:`METRICS`; figures,
+HTML tables and the Markdown for the Dagster UI all read their names and formats from it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How one footprint metric is named, explained and formatted.
+
+    Attributes:
+        label: Row name in tables (Unicode allowed).
+        description: One sentence saying what the number means and which way is "better".
+        fmt: ``format()`` spec for tables (NaN always prints as ``n/a``).
+        scale: Axis of its figure panel: ``"unit"`` (fixed 0..1), ``"log"`` (counts) or ``"linear"``.
+        plot_label: Panel title in figures (matplotlib mathtext allowed).
+    """
+
+    label: str
+    description: str
+    fmt: str
+    scale: str
+    plot_label: str
+
+
+#: The footprint vocabulary (SPEC §8), in display order. Keys are the ``footprints`` columns.
+METRICS: dict[str, MetricInfo] = {
+    "mean_fitness": MetricInfo(
+        "mean fitness",
+        "Mean fitness over the landscape's architectures.",
+        ".3f",
+        "unit",
+        "mean fitness",
+    ),
+    "fitness_std": MetricInfo(
+        "fitness standard deviation",
+        "Standard deviation of the fitness: how spread out architectures are.",
+        ".3f",
+        "linear",
+        "fitness std",
+    ),
+    "fitness_variance": MetricInfo(
+        "fitness variance",
+        "Variance of the fitness (the standard deviation squared).",
+        ".4f",
+        "linear",
+        "fitness variance",
+    ),
+    "autocorrelation": MetricInfo(
+        "autocorrelation ρ̄(1)",
+        "Lag-1 autocorrelation of fitness along 30 random walks of 100 Hamming-1 steps, averaged over "
+        "walks: near 1 = smooth landscape, near 0 = rugged.",
+        ".3f",
+        "unit",
+        r"autocorrelation $\bar{\rho}(1)$",
+    ),
+    "ruggedness_tau": MetricInfo(
+        "ruggedness τ = 1/ρ̄(1)",
+        "The authors' ruggedness, the inverse of ρ̄(1): larger = more rugged.",
+        ".2f",
+        "linear",
+        r"ruggedness $\tau = 1/\bar{\rho}(1)$",
+    ),
+    "local_optima": MetricInfo(
+        "local optima (exact count)",
+        "Architectures with no strictly better Hamming-1 neighbour; exact on a fully known landscape.",
+        ",.0f",
+        "log",
+        "local optima (count)",
+    ),
+    "local_optima_estimate": MetricInfo(
+        "local optima (estimate N̂)",
+        "N̂ = K̄²/(2 ln 2), K̄ = mean index of the first repeated optimum over best-improvement local "
+        "searches from random starts (sampled landscapes).",
+        ",.0f",
+        "log",
+        r"local optima (estimate $\hat{N}$)",
+    ),
+    "positive_persistence": MetricInfo(
+        "positive persistence P⁺(25)",
+        "Share of the top-25% architectures at 4 epochs that stay in the top 25% at every budget "
+        "(4, 12, 36, 108 epochs): high = early training already finds the good ones.",
+        ".3f",
+        "unit",
+        r"positive persistence $P^{+}(25)$",
+    ),
+    "positive_auc": MetricInfo(
+        "positive AuC⁺",
+        "Mean of P⁺(N) over N = 1..25%.",
+        ".3f",
+        "unit",
+        r"positive $\mathrm{AuC}^{+}$",
+    ),
+    "negative_persistence": MetricInfo(
+        "negative persistence P⁻(25)",
+        "Share of the bottom-25% architectures at 4 epochs that stay in the bottom 25% at every budget.",
+        ".3f",
+        "unit",
+        r"negative persistence $P^{-}(25)$",
+    ),
+    "negative_auc": MetricInfo(
+        "negative AuC⁻",
+        "Mean of P⁻(N) over N = 1..25%.",
+        ".3f",
+        "unit",
+        r"negative $\mathrm{AuC}^{-}$",
+    ),
+    "n_architectures": MetricInfo(
+        "architectures",
+        "Number of architectures the metrics were computed on.",
+        ",.0f",
+        "log",
+        "architectures",
+    ),
+    "n_walks": MetricInfo(
+        "random walks",
+        "Number of random walks the autocorrelation was averaged over.",
+        ",.0f",
+        "linear",
+        "random walks",
+    ),
+}
+
+#: The eight panels of the footprint figure (SPEC §8 numbering). The local-optima panel shows the
+#: exact count where there is one and falls back to the estimate.
+FOOTPRINT_PANELS: tuple[str, ...] = (
+    "mean_fitness",
+    "fitness_std",
+    "autocorrelation",
+    "local_optima",
+    "positive_persistence",
+    "positive_auc",
+    "negative_persistence",
+    "negative_auc",
+)
+
+#: Persistence budgets (epochs) and the percentages N the curves are computed at (SPEC §8).
+PERSISTENCE_BUDGETS: tuple[int, ...] = (4, 12, 36, 108)
+PERSISTENCE_PERCENT: tuple[int, ...] = tuple(range(1, 26))
+
+#: Published anchors (SPEC §8): Traoré et al.'s footprints of NB101 CIFAR-10 and So2Sat (Sentinel-2).
+#: ``None`` = not published. τ and ρ̄(1) are each other's inverse, std² is the variance: where only one
+#: of a pair is published the other is derived (see :func:`published_footprints`).
+PUBLISHED_ANCHORS: dict[str, dict[str, float | str | None]] = {
+    "CIFAR-10 (published, NB101)": {
+        "fitness": "test accuracy @ 36 epochs",
+        "mean_fitness": 0.835,
+        "fitness_std": 0.091,
+        "autocorrelation": 0.517,
+        "ruggedness_tau": 1.93,
+        "local_optima_estimate": 6373.0,
+        "positive_persistence": None,
+        "positive_auc": None,
+        "negative_persistence": None,
+        "negative_auc": None,
+    },
+    "So2Sat S2 (published)": {
+        "fitness": "kappa @ 36 epochs",
+        "mean_fitness": 0.82,
+        "fitness_std": 0.10,
+        "autocorrelation": None,
+        "ruggedness_tau": 1.75,
+        # extrapolated by the authors from their sample
+        "local_optima_estimate": 11153.0,
+        "positive_persistence": 0.32,
+        "positive_auc": 0.48,
+        "negative_persistence": 0.28,
+        "negative_auc": 0.26,
+    },
+}
+
+
+def published_footprints() -> pd.DataFrame:
+    """The published anchor footprints, one row per landscape, in :data:`METRICS` columns.
+
+    Derived cells: ``fitness_variance`` = std², and whichever of ``autocorrelation`` /
+    ``ruggedness_tau`` was not published = 1 / the other. A ``fitness`` text column says which
+    metric and budget the authors used (they are not the same fitness as ours).
+
+    Returns:
+        DataFrame indexed by landscape name; NaN where nothing was published.
+    """
+    rows: dict[str, dict[str, float | str]] = {}
+    for name, anchor in PUBLISHED_ANCHORS.items():
+        row: dict[str, float | str] = {
+            key: (math.nan if value is None else value) for key, value in anchor.items()
+        }
+        row["fitness_variance"] = float(row["fitness_std"]) ** 2
+        rho, tau = float(row["autocorrelation"]), float(row["ruggedness_tau"])
+        if math.isnan(rho) and not math.isnan(tau):
+            row["autocorrelation"] = 1.0 / tau
+        if math.isnan(tau) and not math.isnan(rho):
+            row["ruggedness_tau"] = 1.0 / rho
+        row["local_optima"] = math.nan
+        row["n_architectures"] = math.nan
+        rows[name] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    return frame.reindex(columns=["fitness", *METRICS])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass
+class ReportData:
+    """Everything the footprint report shows; every item but ``footprints`` may be missing.
+
+    Landscapes are identified by display names such as ``"So2Sat (trained sample)"`` or
+    ``"CIFAR-10 (surrogate, full space)"``; the same name keys every mapping below, and a
+    landscape may be absent from any of them.
+
+    Attributes:
+        footprints: One row per landscape (index = name), columns among :data:`METRICS` keys;
+            NaN where a metric could not be computed.
+        fitness_label: What "fitness" is, e.g. ``"validation macro accuracy @ 108 epochs"``.
+        fitness: Fitness values per landscape (distributions; full-space ones hold 423,624 values).
+        persistence_curves: Per landscape ``{"percent": N, "positive": P⁺(N), "negative": P⁻(N)}``.
+        correlograms: Mean autocorrelation ρ(k), k = 1..K, per landscape.
+        walk_autocorrelations: Per-walk ρ(1) per landscape.
+        per_class: Index = class names, columns ``"best"`` and ``"median"`` (per-class validation
+            accuracy of the best and the median trained architecture).
+        per_class_titles: Names of those architectures per column, e.g. ``{"best": "3f2a9c1e (0.712)"}``.
+        surrogate_scatter: ``"measured"``, ``"predicted"``, optional ``"std"`` arrays, a ``"label"``
+            and quality numbers (``kendall_tau``, ``r2``, ...) to annotate.
+        table1: Table 1: mean macro and overall accuracy per landscape.
+        published: Published anchors shown beside ours, normally :func:`published_footprints`.
+        title: Report heading.
+        generated_at: When the report was built (text).
+        notes: Provenance lines: database path, design, budgets, surrogate configuration.
+
+    Raises:
+        ValueError: ``footprints`` has a column that is not a metric, or a persistence curve lacks
+            a key, so a typo cannot silently drop a metric from the report.
+    """
+
+    footprints: pd.DataFrame
+    fitness_label: str = "fitness"
+    fitness: dict[str, np.ndarray] = field(default_factory=dict)
+    persistence_curves: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    correlograms: dict[str, np.ndarray] = field(default_factory=dict)
+    walk_autocorrelations: dict[str, np.ndarray] = field(default_factory=dict)
+    per_class: pd.DataFrame | None = None
+    per_class_titles: dict[str, str] = field(default_factory=dict)
+    surrogate_scatter: dict | None = None
+    table1: pd.DataFrame | None = None
+    published: pd.DataFrame | None = None
+    title: str = "Fitness landscape footprint"
+    generated_at: str = field(default_factory=_now)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.footprints.columns if c not in METRICS]
+        if unknown:
+            raise ValueError(
+                f"ReportData.footprints: unknown column(s) {unknown}; expected among {list(METRICS)}"
+            )
+        for name, curve in self.persistence_curves.items():
+            missing = {"percent", "positive", "negative"} - set(curve)
+            if missing:
+                raise ValueError(
+                    f"ReportData.persistence_curves[{name!r}] lacks {sorted(missing)}; "
+                    "give 'percent', 'positive' and 'negative' arrays"
+                )
+        if self.surrogate_scatter is not None:
+            missing = {"measured", "predicted"} - set(self.surrogate_scatter)
+            if missing:
+                raise ValueError(f"ReportData.surrogate_scatter lacks {sorted(missing)}")
+
+    @property
+    def landscapes(self) -> list[str]:
+        """Every landscape named anywhere, in first-seen order (footprints first)."""
+        names: dict[str, None] = dict.fromkeys(str(n) for n in self.footprints.index)
+        sources: list[Mapping[str, object]] = [
+            self.fitness,
+            self.persistence_curves,
+            self.correlograms,
+            self.walk_autocorrelations,
+        ]
+        for source in sources:
+            names.update(dict.fromkeys(str(n) for n in source))
+        if self.table1 is not None:
+            names.update(dict.fromkeys(str(n) for n in self.table1.index))
+        return list(names)
+
+
+def format_metric(key: str, value: object) -> str:
+    """Format one metric value for a table: its :data:`METRICS` spec, ``n/a`` for NaN/None."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return value
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "n/a"
+    if math.isinf(number):  # tau = 1/rho(1) is +inf when rho(1) <= 0
+        return "∞" if number > 0 else "−∞"
+    info = METRICS.get(key)
+    return format(number, info.fmt if info else ".3g")
