@@ -29,6 +29,14 @@ def fla_index(space):
 
 
 @pytest.fixture(scope="session")
+def reference_path() -> str:
+    """Path of the NB101 CIFAR-10 1k export (read in place from ../shared, never copied)."""
+    if not REFERENCE_JSON.exists():
+        pytest.fail(f"{REFERENCE_JSON} is missing: the tests need ../shared/reference beside the checkout")
+    return str(REFERENCE_JSON)
+
+
+@pytest.fixture(scope="session")
 def reference() -> dict:
     """NB101 CIFAR-10 reference rows (1,000 architectures), read from ../shared (never copied)."""
     if not REFERENCE_JSON.exists():

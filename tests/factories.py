@@ -44,3 +44,54 @@ def fake_result(spec: ArchSpec, seed: int = 0, num_classes: int = 17, budgets=(4
         "test": split(0.7),
         "timings": {"train_seconds": 1080.0, "eval_seconds": 5.0, "train_images_per_second": 1000.0},
     }
+
+
+def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "testrunkey000001", seed: int = 0,
+                       walks: int = 0, walk_length: int = 8) -> list[str]:
+    """Write training rows straight into a store holding the space (no training): ``n`` random
+    cells plus ``walks`` FLA random walks recorded as the design's walks; accuracy grows with the
+    cell's parameter count (a learnable landscape), per-class rows included.
+
+    Returns:
+        The hashes written, sample first, then the walks' cells.
+    """
+    import duckdb
+
+    from nas_assets.core import store as db
+    from nas_assets.core.landscape import random_walks
+
+    rng = np.random.default_rng(seed)
+    with duckdb.connect(str(store_path)) as conn:
+        total = conn.execute("SELECT count(*) FROM architectures").fetchall()[0][0]
+        rows = list(rng.choice(total, n, replace=False))
+        design = []
+        if walks:
+            index = db.read_neighbour_index(conn, "fla", total)
+            paths = random_walks(index, n_walks=walks, n_steps=walk_length - 1, seed=seed)
+            visit = 0
+            for w, path in enumerate(paths):
+                for step, row in enumerate(path):
+                    design.append((visit, int(row), w, step))
+                    visit += 1
+            rows += [int(r) for r in np.unique(paths) if r not in rows]
+        cells = conn.execute("SELECT arch_index, arch_hash, params FROM architectures WHERE arch_index IN "
+                             "(SELECT unnest(?)) ", [[int(r) for r in rows]]).df().set_index("arch_index").loc[rows]
+        logp = np.log(cells["params"].to_numpy(dtype=float))
+        base = 0.3 + 0.4 * (logp - logp.min()) / (np.ptp(logp) + 1e-9)
+        for arch_hash, level in zip(cells["arch_hash"], base):
+            conn.execute("INSERT INTO training_runs (arch_hash, run_key, max_epochs) VALUES (?, ?, ?)",
+                         [arch_hash, run_key, max(budgets)])
+            for k, epoch in enumerate(budgets):
+                acc = float(np.clip(level + 0.05 * k + rng.normal(0, 0.01), 0, 0.99))
+                conn.execute("INSERT INTO budget_metrics (arch_hash, run_key, epoch, val_macro_accuracy, "
+                             "val_overall_accuracy, val_kappa) VALUES (?, ?, ?, ?, ?, ?)",
+                             [arch_hash, run_key, epoch, acc, min(acc + 0.05, 0.99), acc - 0.2])
+                per_class = np.clip(acc + rng.normal(0, 0.1, 17), 0, 1)
+                conn.executemany("INSERT INTO class_metrics (arch_hash, run_key, epoch, class_index, val_accuracy) "
+                                 "VALUES (?, ?, ?, ?, ?)",
+                                 [[arch_hash, run_key, epoch, c, float(v)] for c, v in enumerate(per_class)])
+        by_row = dict(zip(cells.index, cells["arch_hash"]))
+        for visit, row, w, step in design:
+            conn.execute("INSERT INTO sampled_architectures VALUES (?, ?, ?, 'walk', ?, ?, NULL, true)",
+                         [visit, row, by_row[row], w, step])
+    return list(cells["arch_hash"])

@@ -63,6 +63,18 @@ TABLES: dict[str, str] = {
         "arch_hash VARCHAR NOT NULL, metric VARCHAR NOT NULL, budget INTEGER NOT NULL, "
         "mean DOUBLE NOT NULL, std DOUBLE NOT NULL"
     ),
+    # the CIFAR-10 reference landscape: NB101's measured accuracies and a surrogate over the space
+    "reference_results": (
+        "arch_hash VARCHAR NOT NULL, budget INTEGER NOT NULL, val_accuracy DOUBLE, test_accuracy DOUBLE, "
+        "source VARCHAR NOT NULL, PRIMARY KEY (arch_hash, budget)"
+    ),
+    "reference_predictions": (
+        "arch_hash VARCHAR NOT NULL, budget INTEGER NOT NULL, mean DOUBLE NOT NULL, std DOUBLE NOT NULL"
+    ),
+    "footprints": (
+        "landscape VARCHAR NOT NULL, metric VARCHAR NOT NULL, value DOUBLE, fitness VARCHAR NOT NULL, "
+        "computed_at TIMESTAMP NOT NULL, PRIMARY KEY (landscape, metric)"
+    ),
 }
 RESULT_TABLES = ("training_runs", "budget_metrics", "class_metrics")
 

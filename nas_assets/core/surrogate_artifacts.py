@@ -37,6 +37,7 @@ TARGET_METRICS: dict[str, bool] = {
     "val_macro_accuracy": True,
     "val_overall_accuracy": True,
     "val_kappa": False,
+    "val_accuracy": True,  # the CIFAR-10 reference (NB101 records one accuracy)
 }
 
 
@@ -207,11 +208,11 @@ def read_index(models_dir: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: not valid JSON ({exc}); materialize surrogate_model again") from None
 
 
-def load_current(models_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[Target, Surrogate]]:
-    """The index and the surrogates it names (key: :class:`Target`)."""
+def load_current(models_dir: str | os.PathLike, nthread: int | None = None) -> tuple[dict[str, Any], dict[Target, Surrogate]]:
+    """The index and the surrogates it names (key: :class:`Target`), predicting with ``nthread``."""
     index = read_index(models_dir)
     root = Path(models_dir)
-    return index, {Target(t["metric"], int(t["budget"])): Surrogate.load(root / t["directory"])
+    return index, {Target(t["metric"], int(t["budget"])): Surrogate.load(root / t["directory"], nthread=nthread)
                    for t in index["targets"]}
 
 

@@ -81,3 +81,27 @@ class SurrogateModelConfig(Config):
     gate_metric: Literal["kendall_tau", "spearman_rho", "r2", "sparse_kendall_tau"] = Field(
         default="kendall_tau", description="Metric of the quality gate (pooled out-of-fold predictions).")
     gate_min: float = Field(default=0.5, description="Quality gate: WARN when any target's gate metric is below this.")
+
+
+class ReferenceLandscapeConfig(Config):
+    """How the CIFAR-10 reference landscape is completed over the whole space."""
+
+    budgets: list[int] = Field(default=[4, 12, 36, 108], description="NB101 epoch budgets to load and predict.")
+    ensemble_size: int = Field(default=5, description="XGBoost members per budget's surrogate.")
+    eval_repeats: int = Field(default=1, description="Repeats of the 5-fold evaluation of each budget's surrogate.")
+    seed: int = Field(default=0, description="Model and split seed.")
+
+
+class FootprintConfig(Config):
+    """Fitness definition and sampling settings of the fitness landscape footprint (SPEC §8)."""
+
+    metric: Literal["val_macro_accuracy", "val_overall_accuracy", "val_kappa"] = Field(
+        default="val_macro_accuracy", description="So2Sat fitness metric (CIFAR-10 always uses NB101's accuracy).")
+    budget: Optional[int] = Field(default=None, description="So2Sat fitness budget in epochs; None = the largest.")
+    neighbourhood: Literal["fla", "graph_edit"] = Field(
+        default="fla", description="'fla' (Hamming-1 on the 289-bit encoding, the report's) or 'graph_edit' "
+                                   "(one edge flip or op change; builds its index, ~1 min).")
+    n_walks: int = Field(default=30, description="Random walks on full landscapes (report: 30).")
+    walk_length: int = Field(default=100, description="Steps per random walk (report: 100).")
+    estimator_repeats: int = Field(default=100, description="Repeats of the birthday-paradox local-optima estimator.")
+    seed: int = Field(default=0, description="Seed of walks and estimator.")

@@ -7,11 +7,13 @@ from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 from nas_assets.defs import space_checks
 from nas_assets.defs.profiles import resources as profile_resources
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures
+from nas_assets.defs.footprint_assets import footprint_report
+from nas_assets.defs.reference_assets import cifar10_reference
 from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
 from nas_assets.defs.training_assets import results_table, so2sat_dataset, trained_architecture
 
 ASSETS = [architecture_space, sampled_architectures, so2sat_dataset, trained_architecture, results_table,
-          surrogate_model, surrogate_predictions]
+          surrogate_model, surrogate_predictions, cifar10_reference, footprint_report]
 CHECKS = [
     space_checks.space_has_exact_counts,
     space_checks.space_hashes_unique,

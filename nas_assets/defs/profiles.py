@@ -6,6 +6,8 @@ site settings from the JSON file ``NAS_ASSETS_SLURM_CONFIG`` holding SlurmLaunch
 ``paper`` (NB101 protocol; default for slurm).
 ``NAS_ASSETS_SO2SAT_DIR``: a real So2Sat directory; unset = the embedded synthetic stand-in.
 ``NAS_ASSETS_DATA_DIR`` (default ./data) and ``NAS_ASSETS_DB``: where files and the store live.
+``NAS_ASSETS_NB101``: NAS-Bench-101 CIFAR-10 data (.json export or .tfrecord) for the reference
+landscape; default: ``../shared/reference/nb101_cifar10_1k.json`` when it exists.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from nas_assets.defs.launchers import LocalLauncher, SlurmLauncher, TrainingLauncher
-from nas_assets.defs.resources import ArtifactsResource, So2SatDataResource, StoreResource, TrainingSetupResource
+from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, So2SatDataResource, StoreResource, TrainingSetupResource
 from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
 
 PROFILES = ("local", "slurm")
@@ -31,6 +33,17 @@ def store_path() -> str:
     if os.environ.get("NAS_ASSETS_DB"):
         return str(Path(os.environ["NAS_ASSETS_DB"]).resolve())
     return str(data_dir() / "nas_assets.duckdb")
+
+
+#: The NB101 CIFAR-10 export the project's tests use, beside the repository (used when present).
+SHARED_REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "nb101_cifar10_1k.json"
+
+
+def reference_path() -> str | None:
+    """``$NAS_ASSETS_NB101`` (a .json or .tfrecord), else the shared 1k export if present, else None."""
+    if os.environ.get("NAS_ASSETS_NB101"):
+        return str(Path(os.environ["NAS_ASSETS_NB101"]).resolve())
+    return str(SHARED_REFERENCE) if SHARED_REFERENCE.exists() else None
 
 
 def training_setup(preset: str, runs_dir: Path) -> TrainingSetupResource:
@@ -70,4 +83,5 @@ def resources() -> dict:
         # the report sits next to the database, the models next to the runs
         "artifacts": ArtifactsResource(models_dir=str(root / "models"),
                                        reports_dir=str(Path(store_path()).parent / "reports")),
+        "reference": ReferenceDataResource(path=reference_path()),
     }

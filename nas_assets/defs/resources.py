@@ -98,3 +98,10 @@ class ArtifactsResource(ConfigurableResource):
 
     models_dir: str = Field(description="Surrogate artifacts: <target>/<version>/ plus index.json.")
     reports_dir: str = Field(description="The footprint report (HTML + PNG figures).")
+
+
+class ReferenceDataResource(ConfigurableResource):
+    """NAS-Bench-101 CIFAR-10 data for the reference landscape (the 1k JSON export or NB101's
+    ``nasbench_full.tfrecord`` / ``nasbench_only108.tfrecord``); unset = no CIFAR-10 columns."""
+
+    path: Optional[str] = Field(default=None, description="*.json or *.tfrecord; None leaves CIFAR-10 out of the report.")

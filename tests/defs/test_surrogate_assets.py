@@ -11,6 +11,7 @@ from dagster import AssetCheckSeverity, instance_for_test, materialize
 
 from nas_assets.core.space import SPACE_SIZE
 from nas_assets.core.surrogate import Surrogate
+from tests.factories import seed_trained_store
 from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
 from nas_assets.defs.resources import ArtifactsResource, StoreResource
 
@@ -18,22 +19,8 @@ RUN_KEY = "testrunkey000001"
 SMALL = {"ensemble_size": 2, "n_estimators": 60, "eval_repeats": 2}
 
 
-def seed_trained(store_path, n: int = 40, budgets=(1, 2), run_key: str = RUN_KEY, seed: int = 0) -> list[str]:
-    """Rows for ``n`` random cells whose accuracy grows with their parameter count (learnable)."""
-    rng = np.random.default_rng(seed)
-    with duckdb.connect(str(store_path)) as conn:
-        cells = conn.execute(f"SELECT arch_hash, params FROM architectures USING SAMPLE {n} ROWS (reservoir, {seed})").fetchall()
-        logp = np.log([p for _, p in cells])
-        base = 0.3 + 0.4 * (logp - logp.min()) / (np.ptp(logp) + 1e-9)
-        for (arch_hash, _), level in zip(cells, base):
-            conn.execute("INSERT INTO training_runs (arch_hash, run_key, max_epochs) VALUES (?, ?, ?)",
-                         [arch_hash, run_key, max(budgets)])
-            for k, epoch in enumerate(budgets):
-                acc = float(np.clip(level + 0.05 * k + rng.normal(0, 0.01), 0, 0.99))
-                conn.execute("INSERT INTO budget_metrics (arch_hash, run_key, epoch, val_macro_accuracy, "
-                             "val_overall_accuracy, val_kappa) VALUES (?, ?, ?, ?, ?, ?)",
-                             [arch_hash, run_key, epoch, acc, min(acc + 0.05, 0.99), acc - 0.2])
-    return [h for h, _ in cells]
+def seed_trained(store_path, n: int = 40, seed: int = 0) -> list[str]:
+    return seed_trained_store(store_path, n=n, run_key=RUN_KEY, seed=seed)
 
 
 def resources(tmp_path, store_path) -> dict:

@@ -1,0 +1,148 @@
+"""Footprints of whole landscapes: a sampled one (trained architectures) and a fully known one
+(a surrogate's predictions, or any complete table), built from plain arrays.
+
+:mod:`nas_assets.core.landscape` holds the metric functions; this module decides which inputs
+each kind of landscape has, so the So2Sat and CIFAR-10 columns of the report are computed the
+same way:
+
+* **sampled**: mean/spread over the trained architectures, persistence over their per-budget
+  metrics, ruggedness along the design's own random-walk trajectories (when the landscape has
+  them); local optima are not defined on a sample (see the full landscape's estimate).
+* **full**: every architecture of the space is known -- exact count of local optima, the
+  authors' birthday-paradox estimate beside it, ruggedness on fresh random walks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from nas_assets.core.landscape import (
+    Footprint,
+    Neighbours,
+    correlogram,
+    count_local_optima,
+    estimate_local_optima,
+    footprint,
+    persistence_curve,
+    random_walks,
+    ruggedness,
+)
+
+PERCENTS = np.arange(1, 26)
+
+
+@dataclass
+class Landscape:
+    """One landscape's footprint and the curves behind it (for the report's figures)."""
+
+    name: str
+    kind: str
+    fitness_label: str
+    footprint: Footprint
+    fitness: np.ndarray = field(repr=False)
+    persistence: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    correlogram: np.ndarray | None = field(default=None, repr=False)
+    walk_rho: np.ndarray | None = field(default=None, repr=False)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _curves(fitness_by_budget: np.ndarray | None) -> dict[str, np.ndarray] | None:
+    if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2:
+        return None
+    fractions = PERCENTS / 100
+    return {"percent": PERCENTS.copy(),
+            "positive": persistence_curve(fitness_by_budget, fractions, True),
+            "negative": persistence_curve(fitness_by_budget, fractions, False)}
+
+
+def _walk_stats(walks_fitness: Sequence[np.ndarray], max_lag: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    walks = [w for w in walks_fitness if len(w) >= 2]
+    if not walks:
+        return None, None
+    lags = max(1, min(max_lag, max(len(w) for w in walks) - 1))
+    return correlogram(walks, lags), np.asarray(ruggedness(walks)["rho"], dtype=float)
+
+
+def sampled_landscape(
+    name: str,
+    fitness_label: str,
+    fitness: np.ndarray,
+    fitness_by_budget: np.ndarray | None = None,
+    walks_fitness: Sequence[np.ndarray] | None = None,
+    *,
+    max_lag: int = 10,
+) -> Landscape:
+    """Footprint of a sample of architectures with measured fitness.
+
+    Args:
+        name, fitness_label: display names.
+        fitness: (n,) fitness of the sampled architectures.
+        fitness_by_budget: (n_budgets, n), increasing budgets (t0 first), for persistence;
+            needs at least 2 budgets.
+        walks_fitness: fitness along the design's random walks (steps without a measurement
+            left out by the caller); walks shorter than 2 are ignored.
+        max_lag: longest lag of the correlogram.
+    """
+    walks = [np.asarray(w, dtype=float) for w in (walks_fitness or []) if len(w) >= 2]
+    by_budget = None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2 else fitness_by_budget
+    fp = footprint(fitness, fitness_by_budget=by_budget, walks_fitness=walks or None)
+    corr, rho = _walk_stats(walks, max_lag)
+    return Landscape(name, "sampled", fitness_label, fp, np.asarray(fitness, dtype=float), _curves(by_budget),
+                     corr, rho, {"walks": len(walks), "walk_steps": int(sum(len(w) for w in walks))})
+
+
+def full_landscape(
+    name: str,
+    fitness_label: str,
+    fitness: np.ndarray,
+    neighbours: Neighbours,
+    fitness_by_budget: np.ndarray | None = None,
+    *,
+    n_walks: int = 30,
+    walk_length: int = 100,
+    estimator_repeats: int = 100,
+    seed: int = 0,
+    max_lag: int = 10,
+) -> Landscape:
+    """Footprint of a fully known landscape (one fitness per architecture of the space).
+
+    Args:
+        name, fitness_label: display names.
+        fitness: (N,) fitness of every architecture (row order of ``neighbours``).
+        neighbours: the neighbourhood (FLA Hamming-1 or graph-edit), see :mod:`landscape`.
+        fitness_by_budget: (n_budgets, N) for persistence, increasing budgets.
+        n_walks, walk_length: the random walks of the ruggedness metric (30 x 100 in the report).
+        estimator_repeats: sequences of the birthday-paradox estimator.
+        seed: seed of walks and estimator.
+        max_lag: longest lag of the correlogram.
+    """
+    f = np.asarray(fitness, dtype=float)
+    walks = random_walks(neighbours, n_walks=n_walks, n_steps=walk_length, seed=seed)
+    walks_fitness = f[walks]
+    exact = count_local_optima(f, neighbours)
+    estimate = estimate_local_optima(f, neighbours, n_repeats=estimator_repeats, seed=seed)
+    by_budget = None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2 else fitness_by_budget
+    fp = footprint(f, fitness_by_budget=by_budget, walks_fitness=walks_fitness, local_optima=exact,
+                   local_optima_estimate=estimate)
+    corr, rho = _walk_stats(list(walks_fitness), max_lag)
+    details = {"estimate_over_exact": float(estimate["n_hat"] / exact) if exact else float("nan"),
+               "estimator_searches": int(estimate.get("n_searches", 0)), "estimator_repeats": estimator_repeats}
+    return Landscape(name, "full", fitness_label, fp, f, _curves(by_budget), corr, rho, details)
+
+
+def footprint_table(landscapes: Sequence[Landscape]) -> pd.DataFrame:
+    """One row per landscape (index = name), one column per footprint value."""
+    return pd.DataFrame([{**ls.footprint.as_dict()} for ls in landscapes],
+                        index=pd.Index([ls.name for ls in landscapes], name="landscape")).astype(float)
+
+
+def footprint_rows(landscapes: Sequence[Landscape]) -> pd.DataFrame:
+    """Long format for the ``footprints`` table: landscape, metric, value (NaN = not computed), fitness."""
+    rows = [{"landscape": ls.name, "metric": metric, "value": np.nan if value is None else float(value),
+             "fitness": ls.fitness_label}
+            for ls in landscapes for metric, value in ls.footprint.as_dict().items()]
+    return pd.DataFrame(rows)

@@ -1,0 +1,105 @@
+"""The footprint stage through Dagster: So2Sat rows in a real store, the real NB101 1k export."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pytest
+from dagster import AssetCheckSeverity, instance_for_test, materialize
+
+from nas_assets.core import store as db
+from nas_assets.core.landscape import count_local_optima
+from nas_assets.defs.footprint_assets import CIFAR_FULL, CIFAR_SAMPLE, SO2SAT_FULL, SO2SAT_SAMPLE, footprint_report
+from nas_assets.defs.reference_assets import cifar10_reference
+from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, StoreResource
+from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
+from tests.factories import seed_trained_store
+
+ASSETS = [surrogate_model, surrogate_predictions, cifar10_reference, footprint_report]
+FAST = {
+    "surrogate_model": {"config": {"ensemble_size": 2, "n_estimators": 60, "eval_repeats": 1,
+                                   "targets": ["val_macro_accuracy@all", "val_overall_accuracy@last"]}},
+    "cifar10_reference": {"config": {"ensemble_size": 1}},
+    "footprint_report": {"config": {"estimator_repeats": 30}},
+}
+
+
+def run(instance, res, selection, raise_on_error=True):
+    ops = {k: v for k, v in FAST.items() if k in selection}
+    return materialize(ASSETS, instance=instance, resources=res, selection=selection, run_config={"ops": ops},
+                       raise_on_error=raise_on_error)
+
+
+def resources(tmp_path, store_path, reference_path) -> dict:
+    return {"store": StoreResource(path=str(store_path)),
+            "artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"), reports_dir=str(tmp_path / "reports")),
+            "reference": ReferenceDataResource(path=reference_path)}
+
+
+@pytest.mark.slow
+def test_footprint_report_end_to_end(tmp_path, fresh_store, reference_path):
+    seed_trained_store(fresh_store, n=30, budgets=(1, 2, 3, 4), walks=3, walk_length=8)
+    res = resources(tmp_path, fresh_store, reference_path)
+    with instance_for_test() as instance:
+        run(instance, res, ["surrogate_model", "surrogate_predictions", "cifar10_reference"])
+        result = run(instance, res, ["footprint_report"])
+        meta = result.asset_materializations_for_node("footprint_report")[0].metadata
+        (check,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        assert check.passed and check.severity == AssetCheckSeverity.ERROR, check.metadata
+        assert meta["landscapes"].value == 4
+        assert "data:image/png;base64," in meta["figures"].value
+        for name in (SO2SAT_SAMPLE, SO2SAT_FULL, CIFAR_SAMPLE, CIFAR_FULL):
+            assert name in meta["footprints"].value
+
+        html = (tmp_path / "reports" / "footprint_report.html").read_text()
+        assert html.count("data:image/png;base64,") >= 5
+        pngs = sorted((tmp_path / "reports" / "figures").glob("*.png"))
+        assert len(pngs) >= 5 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+        with duckdb.connect(str(fresh_store), read_only=True) as conn:
+            fp = conn.execute("SELECT landscape, metric, value FROM footprints").df()
+            table = fp.pivot(index="landscape", columns="metric", values="value")
+            # the CIFAR-10 anchors on the 1k file (literature: mean 0.91, std 0.04 at 108 epochs)
+            assert table.loc[CIFAR_SAMPLE, "mean_fitness"] == pytest.approx(0.91, abs=0.015)
+            assert 0.02 < table.loc[CIFAR_SAMPLE, "fitness_std"] < 0.07
+            assert table.loc[CIFAR_SAMPLE, "fitness_variance"] == pytest.approx(table.loc[CIFAR_SAMPLE, "fitness_std"] ** 2)
+            at4 = conn.execute("SELECT avg(val_accuracy) FROM reference_results WHERE budget = 4").fetchall()[0][0]
+            assert 0.2 < at4 < 0.4
+            # exact local optima of the So2Sat surrogate landscape, recounted from the stored predictions
+            n = db.table_count(conn, "architectures")
+            pred = conn.execute("""SELECT p.mean FROM surrogate_predictions p JOIN architectures a USING (arch_hash)
+                                   WHERE metric = 'val_macro_accuracy' AND budget = 4 ORDER BY a.arch_index""").fetchnumpy()
+            optima = count_local_optima(pred["mean"], db.read_neighbour_index(conn, "fla", n))
+        assert table.loc[SO2SAT_FULL, "local_optima"] == optima
+        assert table.loc[SO2SAT_FULL, "n_architectures"] == n
+        assert np.isnan(table.loc[SO2SAT_SAMPLE, "local_optima"])  # not defined on a sample
+        assert table.loc[SO2SAT_SAMPLE, "n_walks"] == 3  # the design's walks
+        for name in (SO2SAT_SAMPLE, SO2SAT_FULL, CIFAR_SAMPLE, CIFAR_FULL):
+            assert 0 <= table.loc[name, "positive_persistence"] <= 1 and 0 <= table.loc[name, "negative_auc"] <= 1
+
+        # re-running replaces the rows and the report, never duplicates
+        run(instance, res, ["cifar10_reference", "footprint_report"])
+        with duckdb.connect(str(fresh_store), read_only=True) as conn:
+            assert conn.execute("SELECT count(*) FROM footprints").fetchall()[0][0] == len(fp)
+
+
+def test_footprint_without_reference_data_leaves_cifar_out(tmp_path, fresh_store):
+    seed_trained_store(fresh_store, n=12, budgets=(1, 2))
+    res = resources(tmp_path, fresh_store, None)
+    with instance_for_test() as instance:
+        run(instance, res, ["surrogate_model", "surrogate_predictions", "cifar10_reference"])
+        meta = run(instance, res, ["footprint_report"]).asset_materializations_for_node("footprint_report")[0].metadata
+        assert meta["landscapes"].value == 2
+        assert "no NB101 reference data configured" in (tmp_path / "reports" / "footprint_report.html").read_text()
+
+
+def test_footprint_needs_the_fitness_target_predicted(tmp_path, fresh_store):
+    seed_trained_store(fresh_store, n=12, budgets=(1, 2))
+    res = resources(tmp_path, fresh_store, None)
+    with instance_for_test() as instance:
+        run(instance, res, ["surrogate_model", "surrogate_predictions"])
+        result = materialize(ASSETS, instance=instance, resources=res, selection=["footprint_report"],
+                             run_config={"ops": {"footprint_report": {"config": {"metric": "val_kappa"}}}},
+                             raise_on_error=False)
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert "surrogate_predictions has no val_kappa@2" in str(failure.event_specific_data.error)
