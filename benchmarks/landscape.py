@@ -39,6 +39,8 @@ def _landscape_rows(name: str, f: np.ndarray, budgets: np.ndarray, index: Any) -
     exact, t = _timed(lambda: ls.count_local_optima(f, index))
     isolated_optima = exact - ls.count_local_optima(f, index, exclude_isolated=True)
     rows.append((f"{name}: count_local_optima", t, f"optima={exact:,} (isolated {isolated_optima:,})"))
+    plateaus, t = _timed(lambda: ls.count_optimal_plateaus(f, index))
+    rows.append((f"{name}: count_optimal_plateaus", t, f"plateaus={plateaus:,}"))
     est, t = _timed(lambda: ls.estimate_local_optima(f, index, n_repeats=100, seed=0))
     rows.append((
         f"{name}: estimate_local_optima",

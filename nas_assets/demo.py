@@ -2,13 +2,17 @@
 Dagster instance of ``$DAGSTER_HOME`` (so the UI shows every run afterwards).
 
 Runs in order: space and design, the (synthetic) dataset, one run per architecture partition
-(skipping partitions already materialized with a result on disk), then the results table.
+(reusing result files already on disk), the results table, the surrogates and their predictions
+for the whole space, the CIFAR-10 reference landscape and the footprint report. Every stage
+reuses what an earlier run computed from the same inputs, so running it again is fast.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pandas as pd
 from dagster import AssetKey, DagsterInstance, materialize
 
 from nas_assets.defs.definitions import ASSETS, CHECKS, defs
@@ -32,29 +36,44 @@ def main() -> int:
     instance = DagsterInstance.get()
     resources = defs.resources
     t_start = time.perf_counter()
-    print("1/4 architecture space + sampled design ...", flush=True)
+    print("1/7 architecture space + sampled design ...", flush=True)
     seconds = _run(instance, resources, ["architecture_space", "sampled_architectures"])
     print(f"    {seconds:.1f} s", flush=True)
-    print("2/4 So2Sat-format dataset + cache ...", flush=True)
+    print("2/7 So2Sat-format dataset + cache ...", flush=True)
     print(f"    {_run(instance, resources, ['so2sat_dataset']):.1f} s", flush=True)
     keys = instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name)
     done = instance.get_materialized_partitions(AssetKey("trained_architecture"))
-    print(f"3/4 training {len(keys)} architectures ({len(set(keys) & done)} already trained) ...", flush=True)
+    print(f"3/7 training {len(keys)} architectures ({len(set(keys) & done)} already trained) ...", flush=True)
     for i, key in enumerate(keys, 1):
         seconds = _run(instance, resources, ["trained_architecture"], partition_key=key)
         print(f"    [{i:>2}/{len(keys)}] {key}  {seconds:.1f} s", flush=True)
-    print("4/4 results table ...", flush=True)
+    print("4/7 results table ...", flush=True)
     _run(instance, resources, ["results_table"])
+    print("5/7 surrogate models (repeated k-fold evaluation + fit) ...", flush=True)
+    print(f"    {_run(instance, resources, ['surrogate_model']):.1f} s", flush=True)
+    print("6/7 surrogate predictions for all 423,624 architectures + CIFAR-10 reference landscape ...", flush=True)
+    print(f"    {_run(instance, resources, ['surrogate_predictions', 'cifar10_reference']):.1f} s", flush=True)
+    print("7/7 footprint report ...", flush=True)
+    print(f"    {_run(instance, resources, ['footprint_report']):.1f} s", flush=True)
     store = resources["store"].path
     from nas_assets.core import store as db
     from nas_assets.defs import training_queries as q
 
     with db.connect(store, read_only=True) as conn:
         summary = q.results_summary(conn)
+        footprints = conn.execute("""
+            PIVOT (SELECT landscape, metric, value FROM footprints
+                   WHERE metric IN ('mean_fitness', 'fitness_std', 'ruggedness_tau', 'local_optima',
+                                    'positive_persistence', 'negative_persistence'))
+            ON metric USING first(value) GROUP BY landscape ORDER BY landscape""").df()
     print(f"\ndone in {time.perf_counter() - t_start:.0f} s: {summary['architectures']} architectures trained; "
           f"mean val macro accuracy {summary['mean_val_macro_accuracy']}, overall {summary['mean_val_overall_accuracy']}")
+    with pd.option_context("display.width", 160, "display.max_columns", 10, "display.float_format", "{:.4g}".format):
+        print(f"\nfootprints (table `footprints`):\n{footprints.set_index('landscape').to_string()}\n")
     print(f"DuckDB store : {store}")
     print(f"  SQL        : .venv/bin/python -c \"import duckdb; print(duckdb.connect('{store}', read_only=True)"
           f".sql('SELECT * FROM results'))\"")
-    print("Dagster UI   : make ui, then open http://127.0.0.1:3000")
+    report = Path(resources["artifacts"].reports_dir) / "footprint_report.html"
+    print(f"Report       : {report}  (open in a browser; figures in {report.parent / 'figures'})")
+    print("Dagster UI   : make ui, then open http://127.0.0.1:3000 (asset lineage, runs, metadata)")
     return 0

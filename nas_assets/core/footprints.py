@@ -14,7 +14,7 @@ same way:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,6 +25,7 @@ from nas_assets.core.landscape import (
     Neighbours,
     correlogram,
     count_local_optima,
+    count_optimal_plateaus,
     estimate_local_optima,
     footprint,
     persistence_curve,
@@ -128,6 +129,7 @@ def full_landscape(
     by_budget = None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2 else fitness_by_budget
     fp = footprint(f, fitness_by_budget=by_budget, walks_fitness=walks_fitness, local_optima=exact,
                    local_optima_estimate=estimate)
+    fp = replace(fp, optimal_plateaus=count_optimal_plateaus(f, neighbours))
     corr, rho = _walk_stats(list(walks_fitness), max_lag)
     details = {"estimate_over_exact": float(estimate["n_hat"] / exact) if exact else float("nan"),
                "estimator_searches": int(estimate.get("n_searches", 0)), "estimator_repeats": estimator_repeats}

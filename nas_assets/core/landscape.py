@@ -338,6 +338,28 @@ def count_local_optima(fitness: Any, neighbours: Neighbours, exclude_isolated: b
     return int(local_optima_mask(fitness, neighbours, exclude_isolated).sum())
 
 
+def count_optimal_plateaus(fitness: Any, neighbours: Neighbours) -> int:
+    """Local optima counted as plateaus: connected sets of equal-fitness neighbours none of whose
+    members has a strictly better neighbour (a lone optimum is a plateau of one).
+
+    :func:`count_local_optima` (SPEC §8) counts every architecture of such a plateau. Tree
+    ensembles predict piecewise-constant values, so a surrogate landscape has large plateaus
+    (neighbours that differ only in features no tree splits on) and the per-architecture count
+    grows with them; this count does not.
+    """
+    f = _fitness_vector(fitness)
+    indptr, indices = as_csr(neighbours, f.size)
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    src = np.repeat(np.arange(f.size), np.diff(indptr))
+    equal = f[src] == f[indices]
+    graph = csr_matrix((np.ones(int(equal.sum()), dtype=np.int8), (src[equal], indices[equal])), shape=(f.size, f.size))
+    n_components, component = connected_components(graph, directed=True, connection="weak")
+    improvable = ~local_optima_mask(f, (indptr, indices))
+    return int((np.bincount(component, weights=improvable, minlength=n_components) == 0).sum())
+
+
 def improvement_step(fitness: Any, neighbours: Neighbours) -> np.ndarray:
     """Best-improvement move of every architecture: its best strictly better neighbour.
 
@@ -609,6 +631,9 @@ FOOTPRINT_METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec("local_optima_estimate", "birthday-paradox estimate N_hat = K_mean^2 / (2 ln 2)", 0.0),
     MetricSpec(
+        "optimal_plateaus", "exact count of local optima with equal-fitness plateaus counted once", 0.0, integer=True
+    ),
+    MetricSpec(
         "positive_persistence", "P+(25 %): share of the t0 top-25 % set still in it at all budgets", 0.0, 1.0
     ),
     MetricSpec("positive_auc", "mean of P+(N) over N = 1..25 %", 0.0, 1.0),
@@ -635,6 +660,7 @@ class Footprint:
     ruggedness_tau: float | None = None
     local_optima: int | None = None
     local_optima_estimate: float | None = None
+    optimal_plateaus: int | None = None
     positive_persistence: float | None = None
     positive_auc: float | None = None
     negative_persistence: float | None = None

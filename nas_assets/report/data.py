@@ -88,6 +88,14 @@ METRICS: dict[str, MetricInfo] = {
         "log",
         r"local optima (estimate $\hat{N}$)",
     ),
+    "optimal_plateaus": MetricInfo(
+        "local optima (plateaus counted once)",
+        "Connected sets of equal-fitness neighbours with no strictly better neighbour; a surrogate's "
+        "piecewise-constant predictions form plateaus that the per-architecture count multiplies.",
+        ",.0f",
+        "log",
+        "optimal plateaus (count)",
+    ),
     "positive_persistence": MetricInfo(
         "positive persistence P⁺(25)",
         "Share of the top-25% architectures at 4 epochs that stay in the top 25% at every budget "

@@ -19,6 +19,7 @@ from nas_assets.core.landscape import (
     check_footprint,
     correlogram,
     count_local_optima,
+    count_optimal_plateaus,
     estimate_local_optima,
     footprint,
     improvement_step,
@@ -40,6 +41,10 @@ PATH_F = [1.0, 3.0, 2.0, 5.0, 4.0]
 
 def ring(n: int) -> list[list[int]]:
     return [[(i - 1) % n, (i + 1) % n] for i in range(n)]
+
+
+def path(n: int) -> list[list[int]]:
+    return [[j for j in (i - 1, i + 1) if 0 <= j < n] for i in range(n)]
 
 
 def stars(n_basins: int, size: int) -> list[list[int]]:
@@ -100,6 +105,19 @@ def test_plateaus_equal_neighbours_are_not_better():
     # neighbour; 2 and 3 each touch a 2
     assert local_optima_mask([2, 2, 1, 1, 2, 2], ring(6)).tolist() == [True, True, False, False, True, True]
     assert count_local_optima(np.zeros(6), ring(6)) == 6  # a flat landscape is all optima
+
+
+def test_optimal_plateaus_count_each_plateau_once():
+    # the ring above: one plateau {4, 5, 0, 1} (connected through 5-0) -> 1 optimum, not 4
+    assert count_optimal_plateaus([2, 2, 1, 1, 2, 2], ring(6)) == 1
+    assert count_optimal_plateaus(np.zeros(6), ring(6)) == 1  # flat: one plateau
+    # path 0-1-2-3-4-5 with 3 1 1 0 2 2: per architecture 0, 2, 4 and 5 have no strictly better
+    # neighbour (2's only equal neighbour hides the better 0 behind it); as plateaus: {0} and
+    # {4, 5} -- the plateau {1, 2} has a better neighbour (0 next to 1), so it is no optimum
+    f = [3, 1, 1, 0, 2, 2]
+    assert count_local_optima(f, path(6)) == 4 and count_optimal_plateaus(f, path(6)) == 2
+    # strict optima are plateaus of one
+    assert count_optimal_plateaus([0, 5, 1, 4, 2, 3], path(6)) == count_local_optima([0, 5, 1, 4, 2, 3], path(6)) == 3
 
 
 def test_isolated_architectures_count_unless_excluded():
