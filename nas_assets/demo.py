@@ -10,10 +10,12 @@ reuses what an earlier run computed from the same inputs, so running it again is
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
 from dagster import AssetKey, DagsterInstance, materialize
+from dagster._utils.warnings import PreviewWarning
 
 from nas_assets.defs.definitions import ASSETS, CHECKS, defs
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
@@ -33,6 +35,8 @@ def _run(instance: DagsterInstance, resources: dict, selection: list[str], parti
 
 
 def main() -> int:
+    # Dagster flags the Pipes API it uses for progress as "preview" on every run; not for users
+    warnings.filterwarnings("ignore", category=PreviewWarning)
     instance = DagsterInstance.get()
     resources = defs.resources
     t_start = time.perf_counter()

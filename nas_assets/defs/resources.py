@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
 from nas_assets.core import store
@@ -28,8 +29,20 @@ class StoreResource(ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with store.connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as conn:
+        """A connection; a locked, corrupt or foreign file fails the step with the store's message
+        (which names the file and, for a lock, the process holding it) instead of a traceback."""
+        try:
+            opened = store.connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s)
+            conn = opened.__enter__()
+        except store.StoreError as exc:
+            raise Failure(description=f"{exc}", metadata={"store": self.path}) from None
+        try:
             yield conn
+        except BaseException:
+            if not opened.__exit__(*sys.exc_info()):
+                raise
+        else:
+            opened.__exit__(None, None, None)
 
 
 class So2SatDataResource(ConfigurableResource):

@@ -140,3 +140,24 @@ def test_predictions_need_a_fitted_model(tmp_path, fresh_store):
         result = run(instance, resources(tmp_path, fresh_store), ["surrogate_predictions"], raise_on_error=False)
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "no surrogate index; materialize surrogate_model first" in str(failure.event_specific_data.error)
+
+
+def test_store_locked_by_another_process_is_a_clear_failure(tmp_path, fresh_store):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(fresh_store)!r}); "
+                               "print('ok', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        res = resources(tmp_path, fresh_store)
+        res["store"] = StoreResource(path=str(fresh_store), lock_timeout_s=0.5)
+        with instance_for_test() as instance:
+            result = run(instance, res, ["surrogate_model"], raise_on_error=False)
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        error = failure.event_specific_data.error
+        assert error.cls_name == "Failure"  # Dagster's clean failure, not a stray exception
+        assert f"{fresh_store}: the database is locked by another process (held by" in error.message
+    finally:
+        holder.kill()
+        holder.wait()
