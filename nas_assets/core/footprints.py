@@ -51,11 +51,12 @@ class Landscape:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _curves(fitness_by_budget: np.ndarray | None) -> dict[str, np.ndarray] | None:
+def _curves(fitness_by_budget: np.ndarray | None, budgets: Sequence[int] | None) -> dict[str, np.ndarray] | None:
     if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2:
         return None
     fractions = PERCENTS / 100
-    return {"percent": PERCENTS.copy(),
+    extra = {} if budgets is None else {"budgets": np.asarray(budgets)}
+    return {"percent": PERCENTS.copy(), **extra,
             "positive": persistence_curve(fitness_by_budget, fractions, True),
             "negative": persistence_curve(fitness_by_budget, fractions, False)}
 
@@ -75,6 +76,7 @@ def sampled_landscape(
     fitness_by_budget: np.ndarray | None = None,
     walks_fitness: Sequence[np.ndarray] | None = None,
     *,
+    budgets: Sequence[int] | None = None,
     max_lag: int = 10,
 ) -> Landscape:
     """Footprint of a sample of architectures with measured fitness.
@@ -86,13 +88,14 @@ def sampled_landscape(
             needs at least 2 budgets.
         walks_fitness: fitness along the design's random walks (steps without a measurement
             left out by the caller); walks shorter than 2 are ignored.
+        budgets: the epochs of ``fitness_by_budget``'s rows (shown with the persistence curves).
         max_lag: longest lag of the correlogram.
     """
     walks = [np.asarray(w, dtype=float) for w in (walks_fitness or []) if len(w) >= 2]
     by_budget = None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2 else fitness_by_budget
     fp = footprint(fitness, fitness_by_budget=by_budget, walks_fitness=walks or None)
     corr, rho = _walk_stats(walks, max_lag)
-    return Landscape(name, "sampled", fitness_label, fp, np.asarray(fitness, dtype=float), _curves(by_budget),
+    return Landscape(name, "sampled", fitness_label, fp, np.asarray(fitness, dtype=float), _curves(by_budget, budgets),
                      corr, rho, {"walks": len(walks), "walk_steps": int(sum(len(w) for w in walks))})
 
 
@@ -107,6 +110,7 @@ def full_landscape(
     walk_length: int = 100,
     estimator_repeats: int = 100,
     seed: int = 0,
+    budgets: Sequence[int] | None = None,
     max_lag: int = 10,
 ) -> Landscape:
     """Footprint of a fully known landscape (one fitness per architecture of the space).
@@ -119,6 +123,7 @@ def full_landscape(
         n_walks, walk_length: the random walks of the ruggedness metric (30 x 100 in the report).
         estimator_repeats: sequences of the birthday-paradox estimator.
         seed: seed of walks and estimator.
+        budgets: the epochs of ``fitness_by_budget``'s rows (shown with the persistence curves).
         max_lag: longest lag of the correlogram.
     """
     f = np.asarray(fitness, dtype=float)
@@ -133,7 +138,7 @@ def full_landscape(
     corr, rho = _walk_stats(list(walks_fitness), max_lag)
     details = {"estimate_over_exact": float(estimate["n_hat"] / exact) if exact else float("nan"),
                "estimator_searches": int(estimate.get("n_searches", 0)), "estimator_repeats": estimator_repeats}
-    return Landscape(name, "full", fitness_label, fp, f, _curves(by_budget), corr, rho, details)
+    return Landscape(name, "full", fitness_label, fp, f, _curves(by_budget, budgets), corr, rho, details)
 
 
 def footprint_table(landscapes: Sequence[Landscape]) -> pd.DataFrame:

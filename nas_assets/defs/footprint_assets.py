@@ -95,7 +95,7 @@ def footprint_report(
         label = f"{config.metric} @ {budget} epochs"
         fitness = by_budget[budgets.index(budget)]
         walks = _walks_fitness(fq.design_walks(conn), hashes, fitness)
-        landscapes.append(sampled_landscape(SO2SAT_SAMPLE, label, fitness, by_budget, walks))
+        landscapes.append(sampled_landscape(SO2SAT_SAMPLE, label, fitness, by_budget, walks, budgets=budgets))
         n = db.table_count(conn, "architectures")
         neighbours = _neighbours(conn, config.neighbourhood, n)
         p_budgets, predicted = fq.predicted_fitness(conn, "surrogate_predictions", config.metric)
@@ -105,7 +105,7 @@ def footprint_report(
         full = dict(n_walks=config.n_walks, walk_length=config.walk_length,
                     estimator_repeats=config.estimator_repeats, seed=config.seed)
         landscapes.append(full_landscape(SO2SAT_FULL, label + " (predicted)", predicted[p_budgets.index(budget)],
-                                         neighbours, predicted, **full))
+                                         neighbours, predicted, budgets=p_budgets, **full))
         table1 = {SO2SAT_SAMPLE: fq.table1_row(conn, run_key, budget)}
         overall = conn.execute("SELECT avg(mean) FROM surrogate_predictions WHERE metric = 'val_overall_accuracy' "
                                "AND budget = ?", [budget]).fetchall()[0][0]
@@ -114,11 +114,11 @@ def footprint_report(
         c_budgets, c_hashes, c_by_budget = fq.reference_fitness(conn)
         if c_budgets:
             c_label = f"NB101 validation accuracy @ {c_budgets[-1]} epochs"
-            landscapes.append(sampled_landscape(CIFAR_SAMPLE, c_label, c_by_budget[-1], c_by_budget))
+            landscapes.append(sampled_landscape(CIFAR_SAMPLE, c_label, c_by_budget[-1], c_by_budget, budgets=c_budgets))
             cp_budgets, c_pred = fq.predicted_fitness(conn, "reference_predictions")
             if cp_budgets:
                 landscapes.append(full_landscape(CIFAR_FULL, c_label + " (predicted)", c_pred[-1], neighbours,
-                                                 c_pred, **full))
+                                                 c_pred, budgets=cp_budgets, **full))
                 table1[CIFAR_FULL] = {"mean macro accuracy": np.nan, "mean overall accuracy": float(c_pred[-1].mean())}
             table1[CIFAR_SAMPLE] = {"mean macro accuracy": np.nan, "mean overall accuracy": float(c_by_budget[-1].mean())}
             notes.append(f"CIFAR-10: {len(c_hashes)} NB101 architectures, budgets {c_budgets}; "

@@ -235,7 +235,8 @@ class ReportData:
             NaN where a metric could not be computed.
         fitness_label: What "fitness" is, e.g. ``"validation macro accuracy @ 108 epochs"``.
         fitness: Fitness values per landscape (distributions; full-space ones hold 423,624 values).
-        persistence_curves: Per landscape ``{"percent": N, "positive": P⁺(N), "negative": P⁻(N)}``.
+        persistence_curves: Per landscape ``{"percent": N, "positive": P⁺(N), "negative": P⁻(N)}``,
+            optionally ``"budgets"`` (the epochs compared, t0 first).
         correlograms: Mean autocorrelation ρ(k), k = 1..K, per landscape.
         walk_autocorrelations: Per-walk ρ(1) per landscape.
         per_class: Index = class names, columns ``"best"`` and ``"median"`` (per-class validation

@@ -284,6 +284,9 @@ def persistence_figure(
 ) -> bytes | None:
     """P⁺(N) and P⁻(N) against N % for each landscape, with the independent-rankings baseline.
 
+    A curve may carry its own ``"budgets"`` (epochs, t0 first); they are shown in its legend
+    entry, and ``budgets`` is the default for curves without them.
+
     Returns:
         PNG bytes, or None when there is no curve.
     """
@@ -297,30 +300,32 @@ def persistence_figure(
     palette = _colors_for(list(usable), colors)
     fig = _new_figure(12.0, 5.2)
     axes = fig.subplots(1, 2, sharey=True)
-    budget_text = ", ".join(str(b) for b in budgets)
+    n_budgets = {len(c.get("budgets", budgets)) for c in usable.values()}
     percent_max = max(float(np.nanmax(np.asarray(c["percent"], dtype=float))) for c in usable.values())
     grid = np.linspace(1.0, percent_max, 100)
     for ax, key, title in (
         (axes[0], "positive", r"positive persistence $P^{+}(N)$: top $N$% stays top"),
         (axes[1], "negative", r"negative persistence $P^{-}(N)$: bottom $N$% stays bottom"),
     ):
-        ax.plot(grid, (grid / 100.0) ** (len(budgets) - 1), color=TEXT_GREY, linestyle=":", linewidth=1.5,
-                label="independent rankings (chance)")
+        for k in sorted(n_budgets):
+            ax.plot(grid, (grid / 100.0) ** (k - 1), color=TEXT_GREY, linestyle=":", linewidth=1.5,
+                    label=f"independent rankings (chance, {k} budgets)")
         for name, curve in usable.items():
             values = np.asarray(curve[key], dtype=float)
             if not np.isfinite(values).any():
                 continue
             ax.plot(np.asarray(curve["percent"], dtype=float), values, color=palette[name], marker="o",
-                    markersize=3.5, linewidth=1.6, label=name)
+                    markersize=3.5, linewidth=1.6,
+                    label=f"{name}, epochs {'/'.join(str(b) for b in curve.get('budgets', budgets))}")
         ax.set_title(title, fontsize=11, loc="left")
-        ax.set_xlabel("N (% of architectures, ranked at 4 epochs)", fontsize=10)
+        ax.set_xlabel("N (% of architectures, ranked at the first budget t0)", fontsize=10)
         ax.set_xlim(0.5, percent_max + 0.5)
         ax.set_ylim(0.0, 1.0)
         ax.grid(color="#e3e3e3", linewidth=0.7)
         ax.tick_params(labelsize=9)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    axes[0].set_ylabel(f"share kept in the set at every budget ({budget_text} epochs)", fontsize=10)
+    axes[0].set_ylabel("share kept in the set at every budget", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
     more_h, more_l = axes[1].get_legend_handles_labels()
     for h, lab in zip(more_h, more_l, strict=True):

@@ -55,7 +55,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "persistence",
         "Persistence across training budgets",
-        "Share of the top (left) or bottom (right) N% at 4 epochs that stays there at every budget. "
+        "Share of the top (left) or bottom (right) N% at the first budget that stays there at every budget. "
         "High curves mean short training already ranks architectures; the dotted line is chance.",
         lambda r, c: figures.persistence_figure(r.persistence_curves, colors=c),
     ),
