@@ -53,12 +53,17 @@ class Target:
         return f"{self.metric}@{self.budget}"
 
 
-def parse_targets(items: Sequence[str], budgets: Sequence[int]) -> list[Target]:
+#: The metrics a So2Sat results table records (the defaults of :func:`parse_targets`).
+SO2SAT_METRICS: tuple[str, ...] = ("val_macro_accuracy", "val_overall_accuracy", "val_kappa")
+
+
+def parse_targets(items: Sequence[str], budgets: Sequence[int], metrics: Sequence[str] = SO2SAT_METRICS) -> list[Target]:
     """Expand ``metric@budget`` strings; budget may be an integer, ``all`` or ``last``.
 
     Args:
         items: e.g. ``["val_macro_accuracy@all", "val_overall_accuracy@last"]``.
         budgets: the budgets the training setup records, in any order.
+        metrics: the metrics a target may name.
 
     Raises:
         ValueError: unknown metric, malformed item or a budget that is not recorded.
@@ -67,9 +72,9 @@ def parse_targets(items: Sequence[str], budgets: Sequence[int]) -> list[Target]:
     out: list[Target] = []
     for item in items:
         metric, sep, budget = str(item).partition("@")
-        if not sep or metric not in TARGET_METRICS:
+        if not sep or metric not in metrics:
             raise ValueError(f"surrogate target {item!r}: expected '<metric>@<budget>' with metric one of "
-                             f"{sorted(TARGET_METRICS)} and budget an epoch count, 'all' or 'last'")
+                             f"{sorted(metrics)} and budget an epoch count, 'all' or 'last'")
         if budget == "all":
             chosen = recorded
         elif budget == "last":

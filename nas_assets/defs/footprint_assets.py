@@ -99,6 +99,9 @@ def footprint_report(
         n = db.table_count(conn, "architectures")
         neighbours = _neighbours(conn, config.neighbourhood, n)
         p_budgets, predicted = fq.predicted_fitness(conn, "surrogate_predictions", config.metric)
+        if not db.table_count(conn, "surrogate_predictions"):
+            raise Failure(description=f"surrogate_predictions in {store.path} is empty; materialize surrogate_model "
+                                      "and surrogate_predictions first", allow_retries=False)
         if budget not in p_budgets:
             raise Failure(description=f"surrogate_predictions has no {config.metric}@{budget} (has budgets {p_budgets}); "
                                       f"add the target to surrogate_model's config", allow_retries=False)

@@ -98,7 +98,7 @@ METRICS: dict[str, MetricInfo] = {
     ),
     "positive_persistence": MetricInfo(
         "positive persistence P⁺(25)",
-        "Share of the top-25% architectures at 4 epochs that stay in the top 25% at every budget "
+        "Share of the top-25% architectures at the first budget (t0) that stay in the top 25% at every budget "
         "(4, 12, 36, 108 epochs): high = early training already finds the good ones.",
         ".3f",
         "unit",
@@ -113,7 +113,7 @@ METRICS: dict[str, MetricInfo] = {
     ),
     "negative_persistence": MetricInfo(
         "negative persistence P⁻(25)",
-        "Share of the bottom-25% architectures at 4 epochs that stay in the bottom 25% at every budget.",
+        "Share of the bottom-25% architectures at the first budget (t0) that stay in the bottom 25% at every budget.",
         ".3f",
         "unit",
         r"negative persistence $P^{-}(25)$",

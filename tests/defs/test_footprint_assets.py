@@ -103,3 +103,13 @@ def test_footprint_needs_the_fitness_target_predicted(tmp_path, fresh_store):
                              raise_on_error=False)
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "surrogate_predictions has no val_kappa@2" in str(failure.event_specific_data.error)
+
+
+def test_footprint_before_predictions_says_what_to_materialize(tmp_path, fresh_store):
+    seed_trained_store(fresh_store, n=8, budgets=(1, 2))
+    with instance_for_test() as instance:
+        result = run(instance, resources(tmp_path, fresh_store, None), ["footprint_report"], raise_on_error=False)
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert "surrogate_predictions in" in str(failure.event_specific_data.error)
+        assert "is empty; materialize surrogate_model and surrogate_predictions first" in str(
+            failure.event_specific_data.error)

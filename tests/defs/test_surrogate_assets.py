@@ -114,6 +114,7 @@ def test_quality_gate_warns_without_failing_the_run(tmp_path, fresh_store):
 @pytest.mark.parametrize("config, message", [
     ({"targets": ["val_macro_accuracy@7"]}, "budget '7' is not one of the recorded budgets [1, 2]"),
     ({"targets": ["accuracy@last"]}, "expected '<metric>@<budget>'"),
+    ({"targets": ["val_accuracy@last"]}, "metric one of ['val_kappa', 'val_macro_accuracy', 'val_overall_accuracy']"),
     ({"run_key": "nope"}, "no trained architectures for run key 'nope'"),
 ])
 def test_bad_config_is_a_clear_failure(tmp_path, fresh_store, config, message):
