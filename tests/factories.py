@@ -95,3 +95,11 @@ def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "
             conn.execute("INSERT INTO sampled_architectures VALUES (?, ?, ?, 'walk', ?, ?, NULL, true)",
                          [visit, row, by_row[row], w, step])
     return list(cells["arch_hash"])
+
+
+def later_stage_resources(tmp_path) -> dict:
+    """Resources of the surrogate and footprint stages, for tests that materialize with all assets."""
+    from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource
+
+    return {"artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"), reports_dir=str(tmp_path / "reports")),
+            "reference": ReferenceDataResource(path=None)}

@@ -10,6 +10,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -120,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         record = train_architecture(
             spec, data, config, out, accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
             resume=not args.no_resume, progress_every_s=args.progress_every,
+            # who started it, for training_runs.launcher: a SLURM job, Dagster's local launcher, or a person
+            run_info={"launcher": "slurm" if os.environ.get("SLURM_JOB_ID")
+                      else "dagster-local" if os.environ.get("DAGSTER_PIPES_CONTEXT") else "cli"},
         )
         if record is not None:
             val = record["budgets"][-1]["val"] if record["budgets"] else {}

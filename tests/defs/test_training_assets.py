@@ -12,6 +12,7 @@ from nas_assets.defs.definitions import ASSETS, CHECKS
 from nas_assets.defs.launchers import LocalLauncher
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import So2SatDataResource, StoreResource, TrainingSetupResource
+from tests.factories import later_stage_resources
 
 DESIGN = {"ops": {"sampled_architectures": {"config": {"preset": "demo", "n_initial": 2, "n_walks": 1,
                                                         "walk_length": 1, "n_local_search": 0}}}}
@@ -25,6 +26,7 @@ def make_resources(tmp_path, store_path, **launcher_kw) -> dict:
         "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1, 2], stem_channels=8,
                                           cells_per_stack=1, batch_size=16),
         "launcher": LocalLauncher(**launcher_kw),
+        **later_stage_resources(tmp_path),
     }
 
 
@@ -52,6 +54,7 @@ def test_local_training_partitions_fill_duckdb(tmp_path, fresh_store):
             meta = result.asset_materializations_for_node("trained_architecture")[0].metadata
             assert meta["launcher"].value == "local" and meta["reused_result"].value is False
         assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(2,)]
+        assert rows(fresh_store, "SELECT DISTINCT launcher FROM training_runs") == [("dagster-local",)]
         assert rows(fresh_store, "SELECT count(*) FROM budget_metrics") == [(4,)]
         assert rows(fresh_store, "SELECT count(*) FROM class_metrics") == [(2 * 2 * 17,)]
 

@@ -21,6 +21,7 @@ from nas_assets.defs.launchers import SlurmLauncher
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import So2SatDataResource, StoreResource, TrainingSetupResource
 from nas_assets.launch import slurm
+from tests.factories import later_stage_resources
 
 DESIGN = {"ops": {"sampled_architectures": {"config": {"preset": "demo", "n_initial": 2, "n_walks": 0,
                                                         "walk_length": 0, "n_local_search": 0}}}}
@@ -35,6 +36,7 @@ def resources(tmp_path, store_path, budgets=(1, 2), **launcher) -> dict:
         "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=list(budgets), stem_channels=8,
                                           cells_per_stack=1, batch_size=16),
         "launcher": SlurmLauncher(poll_interval_s=0.5, time_limit=None, **launcher),
+        **later_stage_resources(tmp_path),
     }
 
 
