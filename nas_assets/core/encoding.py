@@ -124,6 +124,16 @@ class NeighbourIndex:
         src = np.repeat(np.arange(len(self), dtype=np.int32), self.degrees)
         return src, self.indices
 
+    def symmetrised(self) -> "NeighbourIndex":
+        """The undirected closure: j is a neighbour of i when either is a neighbour of the other.
+
+        The graph-edit relation is not symmetric (deleting an edge may prune a vertex that no
+        single flip puts back), so a random walk on it can reach a cell without out-neighbours
+        (e.g. the 2-vertex cell); on the closure it cannot.
+        """
+        src, dst = self.edges()
+        return _csr(len(self), np.concatenate([src, dst]), np.concatenate([dst, src]), f"{self.kind}_symmetric")
+
 
 def _csr(n: int, src: np.ndarray, dst: np.ndarray, kind: str) -> NeighbourIndex:
     pairs = np.unique(src.astype(np.int64) * n + dst.astype(np.int64))

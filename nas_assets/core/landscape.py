@@ -343,9 +343,9 @@ def count_optimal_plateaus(fitness: Any, neighbours: Neighbours) -> int:
     members has a strictly better neighbour (a lone optimum is a plateau of one).
 
     :func:`count_local_optima` (SPEC §8) counts every architecture of such a plateau. Tree
-    ensembles predict piecewise-constant values, so a surrogate landscape has large plateaus
-    (neighbours that differ only in features no tree splits on) and the per-architecture count
-    grows with them; this count does not.
+    ensembles predict piecewise-constant values, so a surrogate landscape may have plateaus
+    (neighbours that differ only in features no tree splits on); this count tells how much of
+    the per-architecture count they make up.
     """
     f = _fitness_vector(fitness)
     indptr, indices = as_csr(neighbours, f.size)

@@ -100,7 +100,7 @@ class FootprintConfig(Config):
     budget: Optional[int] = Field(default=None, description="So2Sat fitness budget in epochs; None = the largest.")
     neighbourhood: Literal["fla", "graph_edit"] = Field(
         default="fla", description="'fla' (Hamming-1 on the 289-bit encoding, the report's) or 'graph_edit' "
-                                   "(one edge flip or op change; builds its index, ~1 min).")
+                                   "(one edge flip or op change, made symmetric; builds its index, ~1 min).")
     n_walks: int = Field(default=30, description="Random walks on full landscapes (report: 30).")
     walk_length: int = Field(default=100, description="Steps per random walk (report: 100).")
     estimator_repeats: int = Field(default=100, description="Repeats of the birthday-paradox local-optima estimator.")

@@ -45,7 +45,8 @@ def _neighbours(conn, kind: str, n: int):
     from nas_assets.core.encoding import graph_edit_neighbour_index
     from nas_assets.core.enumeration import enumerate_space
 
-    return graph_edit_neighbour_index(enumerate_space())  # rows follow arch_index (same enumeration)
+    # rows follow arch_index (same enumeration); symmetrised so walks never reach a dead end
+    return graph_edit_neighbour_index(enumerate_space()).symmetrised()
 
 
 def _walks_fitness(walks: list[np.ndarray], hashes: np.ndarray, fitness: np.ndarray) -> list[np.ndarray]:

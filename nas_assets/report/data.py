@@ -90,8 +90,8 @@ METRICS: dict[str, MetricInfo] = {
     ),
     "optimal_plateaus": MetricInfo(
         "local optima (plateaus counted once)",
-        "Connected sets of equal-fitness neighbours with no strictly better neighbour; a surrogate's "
-        "piecewise-constant predictions form plateaus that the per-architecture count multiplies.",
+        "Connected sets of equal-fitness neighbours with no strictly better neighbour, each counted "
+        "once (the per-architecture count counts every member of such a plateau).",
         ",.0f",
         "log",
         "optimal plateaus (count)",

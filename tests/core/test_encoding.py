@@ -116,3 +116,13 @@ def test_graph_edit_neighbours_match_brute_force(space):
         expected.discard(int(i))
         assert set(index.neighbours(int(i)).tolist()) == expected
     assert index.degrees[np.setdiff1d(np.arange(len(space)), rows)].sum() == 0
+
+
+def test_symmetrised_index_is_the_undirected_closure():
+    from nas_assets.core.encoding import NeighbourIndex
+
+    # 0 -> 1, 1 -> 2 (directed), 3 isolated
+    index = NeighbourIndex(indptr=np.array([0, 1, 2, 2, 2]), indices=np.array([1, 2], dtype=np.int32), kind="graph_edit")
+    sym = index.symmetrised()
+    assert [sym.neighbours(i).tolist() for i in range(4)] == [[1], [0, 2], [1], []]
+    assert sym.kind == "graph_edit_symmetric"
