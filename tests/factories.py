@@ -103,3 +103,34 @@ def later_stage_resources(tmp_path) -> dict:
 
     return {"artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"), reports_dir=str(tmp_path / "reports")),
             "reference": ReferenceDataResource(path=None)}
+
+
+def nb101_tfrecord_from_json(json_path, out_path, n: int | None = None, test_accuracy: float = 0.9) -> int:
+    """Write the first ``n`` cells of the NB101 1k JSON export as a ``nasbench_full``-style
+    TFRecord: 4 budgets x 3 repeats whose validation accuracies average to the JSON's values.
+
+    Returns:
+        The number of cells written.
+    """
+    from nas_assets.core import nb101_data as nd
+    from nas_assets.core.nb101_data import EvaluationData, ModelMetrics
+    from nas_assets.core.space import LABEL_OPS
+
+    raw = nd.load_nb101_json(json_path)
+    raw = raw if n is None else raw.head(n)
+    records = []
+    for _, row in raw.iterrows():
+        labels = row["operations"][row["operations"] != -3]
+        v = labels.size
+        matrix = "".join(str(x) for x in row["adjacency"][:v, :v].ravel())
+        ops = ",".join(LABEL_OPS[int(x)] for x in labels)
+        for b in nd.BUDGETS:
+            val = row[f"{b}_final_validation_accuracy"]
+            time = row["final_training_time"] if b == 108 else 7.0 * b
+            for delta in (-0.002, 0.0, 0.002):  # mean = the JSON value
+                final = EvaluationData(float(b), time, 1.0, val + delta, test_accuracy)
+                metrics = ModelMetrics((EvaluationData(0.0), EvaluationData(b / 2), final),
+                                       int(row["trainable_parameters"]), 1.0)
+                records.append(nd.encode_nb101_record(row["key"], b, matrix, ops, metrics))
+    nd.write_tfrecord(out_path, records)
+    return len(raw)

@@ -14,6 +14,7 @@ import pytest
 from nas_assets.core import nb101_data as nd
 from nas_assets.core import nb101_proto, reference_errors, tfrecord
 from nas_assets.core.nb101_data import EvaluationData, ModelMetrics, ReferenceDataError
+from tests.factories import nb101_tfrecord_from_json
 from nas_assets.core.space import CONV1X1, CONV3X3, LABEL_OPS, MAXPOOL3X3, ArchSpec
 
 REFERENCE_JSON = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "nb101_cifar10_1k.json"
@@ -204,22 +205,8 @@ def test_json_agrees_with_conftest_reference(reference):
 
 def test_json_and_tfrecord_give_the_same_normalised_frame(reference_json, tmp_path):
     raw = nd.load_nb101_json(reference_json).head(20)
-    records = []
-    for _, row in raw.iterrows():
-        labels = row["operations"][row["operations"] != -3]
-        v = labels.size
-        matrix = "".join(str(x) for x in row["adjacency"][:v, :v].ravel())
-        ops = ",".join(LABEL_OPS[int(x)] for x in labels)
-        for b in nd.BUDGETS:
-            val = row[f"{b}_final_validation_accuracy"]
-            time = row["final_training_time"] if b == 108 else 7.0 * b
-            for delta in (-0.002, 0.0, 0.002):  # mean = the JSON value
-                final = EvaluationData(float(b), time, 1.0, val + delta, 0.9)
-                metrics = ModelMetrics((EvaluationData(0.0), EvaluationData(b / 2), final),
-                                       int(row["trainable_parameters"]), 1.0)
-                records.append(nd.encode_nb101_record(row["key"], b, matrix, ops, metrics))
     path = tmp_path / "twenty.tfrecord"
-    nd.write_tfrecord(path, records)
+    assert nb101_tfrecord_from_json(reference_json, path, n=20) == 20
 
     from_json = nd.normalise_reference(raw)
     from_tfrecord = nd.load_reference(path, verify_hash=True)

@@ -13,7 +13,7 @@ from nas_assets.defs.footprint_assets import CIFAR_FULL, CIFAR_SAMPLE, SO2SAT_FU
 from nas_assets.defs.reference_assets import cifar10_reference
 from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, StoreResource
 from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
-from tests.factories import seed_trained_store
+from tests.factories import nb101_tfrecord_from_json, seed_trained_store
 
 ASSETS = [surrogate_model, surrogate_predictions, cifar10_reference, footprint_report]
 FAST = {
@@ -113,3 +113,44 @@ def test_footprint_before_predictions_says_what_to_materialize(tmp_path, fresh_s
         assert "surrogate_predictions in" in str(failure.event_specific_data.error)
         assert "is empty; materialize surrogate_model and surrogate_predictions first" in str(
             failure.event_specific_data.error)
+
+
+def test_reference_from_an_nb101_tfrecord(tmp_path, fresh_store, reference_path):
+    """A user's nasbench_full-style .tfrecord gives the same measurements as the JSON export."""
+    path = tmp_path / "nasbench_subset.tfrecord"
+    nb101_tfrecord_from_json(reference_path, path, n=300, test_accuracy=0.875)
+    with instance_for_test() as instance:
+        meta = run(instance, resources(tmp_path, fresh_store, str(path)), ["cifar10_reference"]
+                   ).asset_materializations_for_node("cifar10_reference")[0].metadata
+    assert meta["available"].value is True and meta["architectures_measured"].value == 300
+    with duckdb.connect(str(fresh_store), read_only=True) as conn:
+        rows = conn.execute("SELECT budget, count(*), avg(test_accuracy), min(source) FROM reference_results "
+                            "GROUP BY budget ORDER BY budget").fetchall()
+        predicted = conn.execute("SELECT count(*), count(DISTINCT arch_hash) FROM reference_predictions").fetchall()
+    assert [(b, n, src) for b, n, _, src in rows] == [(b, 300, "nasbench_subset.tfrecord") for b in (4, 12, 36, 108)]
+    assert all(t == pytest.approx(0.875) for _, _, t, _ in rows)
+    assert predicted == [(4 * 423_624, 423_624)]
+
+
+@pytest.mark.slow
+def test_footprint_on_the_graph_edit_neighbourhood(tmp_path, fresh_store, space):
+    seed_trained_store(fresh_store, n=12, budgets=(1, 2))
+    res = resources(tmp_path, fresh_store, None)
+    with instance_for_test() as instance:
+        run(instance, res, ["surrogate_model", "surrogate_predictions"])
+        result = materialize(ASSETS, instance=instance, resources=res, selection=["footprint_report"],
+                             run_config={"ops": {"footprint_report": {"config": {
+                                 "neighbourhood": "graph_edit", "estimator_repeats": 20}}}})
+        (check,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        assert check.passed
+    with duckdb.connect(str(fresh_store), read_only=True) as conn:
+        n = db.table_count(conn, "architectures")
+        fp = dict(conn.execute("SELECT metric, value FROM footprints WHERE landscape = ?", [SO2SAT_FULL]).fetchall())
+        pred = conn.execute("""SELECT p.mean FROM surrogate_predictions p JOIN architectures a USING (arch_hash)
+                               WHERE metric = 'val_macro_accuracy' AND budget = 2 ORDER BY a.arch_index""").fetchnumpy()
+    from nas_assets.core.encoding import graph_edit_neighbour_index
+
+    # recount on an index built here from the session's enumeration (rows = the store's arch_index)
+    index = graph_edit_neighbour_index(space).symmetrised()
+    assert fp["local_optima"] == count_local_optima(pred["mean"], index)
+    assert fp["n_walks"] == 30 and np.isfinite(fp["autocorrelation"]) and fp["n_architectures"] == n
