@@ -29,8 +29,8 @@ from nas_assets.core.cost import SO2SAT_SHAPE  # noqa: E402
 from nas_assets.core.encoding import fla_neighbour_index  # noqa: E402
 from nas_assets.core.enumeration import enumerate_space  # noqa: E402
 from nas_assets.core.space import labels_to_ops  # noqa: E402
-from nas_assets.core.space_table import architecture_frame, padded_arrays  # noqa: E402
-from nas_assets.core.surrogate import Surrogate, fit_surrogate, predict_many  # noqa: E402
+from nas_assets.core.space_table import architecture_frame  # noqa: E402
+from nas_assets.core.surrogate import fit_surrogate, predict_many  # noqa: E402
 
 
 def _timed(fn):
@@ -60,19 +60,14 @@ def main() -> None:
 
     rows = []
     with db.connect(store, read_only=True) as conn:
-        cells, t = _timed(lambda: conn.execute("SELECT arch_hash, matrix, ops FROM architectures ORDER BY arch_index").df())
-    arrays, t2 = _timed(lambda: padded_arrays(cells["matrix"].tolist(), cells["ops"].tolist()))
-    rows.append(("read cells + padded arrays", t + t2))
+        (hashes, arrays), t = _timed(lambda: db.read_padded_space(conn))
+    rows.append(("read cells + padded arrays", t))
     for nthread in (1, 2):
-        threaded = {k: Surrogate(m.models, m.config, m.shape, m.manifest) for k, m in models.items()}
-        for m in threaded.values():
-            for booster in m.models:
-                booster.set_param({"nthread": nthread})
+        threaded = {k: m.set_nthread(nthread) for k, m in models.items()}
         _, t = _timed(lambda: {k: m.predict_arrays(*arrays) for k, m in threaded.items()})
         rows.append((f"predict {args.targets} targets one by one, nthread={nthread}", t))
         preds, t = _timed(lambda: predict_many(threaded, *arrays))
         rows.append((f"predict {args.targets} targets, shared features, nthread={nthread}", t))
-    hashes = cells["arch_hash"].to_numpy()
     frame = pd.concat([pd.DataFrame({"arch_hash": hashes, "metric": "val_macro_accuracy", "budget": k,
                                      "mean": m, "std": s}) for k, (m, s) in preds.items()], ignore_index=True)
     with db.connect(store) as conn:

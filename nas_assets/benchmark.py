@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from nas_assets.core import store as db
+from nas_assets.core.so2sat import VALIDATION_METRICS
 from nas_assets.core.space import hash_spec
 
-METRICS = ("val_macro_accuracy", "val_overall_accuracy", "val_kappa")
+METRICS = VALIDATION_METRICS
 
 
 class Benchmark:

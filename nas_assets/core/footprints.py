@@ -143,7 +143,7 @@ def full_landscape(
 
 def footprint_table(landscapes: Sequence[Landscape]) -> pd.DataFrame:
     """One row per landscape (index = name), one column per footprint value."""
-    return pd.DataFrame([{**ls.footprint.as_dict()} for ls in landscapes],
+    return pd.DataFrame([ls.footprint.as_dict() for ls in landscapes],
                         index=pd.Index([ls.name for ls in landscapes], name="landscape")).astype(float)
 
 

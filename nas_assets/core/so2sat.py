@@ -39,6 +39,9 @@ CLASS_NAMES: tuple[str, ...] = (
 #: Short LCZ codes, same order as :data:`CLASS_NAMES`.
 CLASS_CODES: tuple[str, ...] = tuple(str(i) for i in range(1, 11)) + tuple("ABCDEFG")
 N_CLASSES = len(CLASS_NAMES)
+#: Validation metrics a results table records per budget (budget_metrics columns), the ones
+#: surrogates, queries and footprints may use as fitness.
+VALIDATION_METRICS: tuple[str, ...] = ("val_macro_accuracy", "val_overall_accuracy", "val_kappa")
 
 #: Sentinel-1 channels of ``sen1`` (last axis), in file order.
 S1_BANDS: tuple[str, ...] = (

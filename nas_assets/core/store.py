@@ -283,6 +283,19 @@ def write_predictions(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame, vers
         set_meta(conn, "surrogate_predictions_version", version)
 
 
+def write_reference(conn: duckdb.DuckDBPyConnection, results: pd.DataFrame, predictions: pd.DataFrame,
+                    version: str) -> None:
+    """Replace the CIFAR-10 reference landscape (measured rows and whole-space predictions) and
+    record its version, in one transaction."""
+    _check_columns(results, ["arch_hash", "budget", "val_accuracy", "test_accuracy", "source"], "reference_results")
+    _check_columns(predictions, ["arch_hash", "budget", "mean", "std"], "reference_predictions")
+    with transaction(conn):
+        for table, frame in (("reference_results", results), ("reference_predictions", predictions)):
+            conn.execute(f"DELETE FROM {table}")
+            _insert(conn, table, frame)
+        set_meta(conn, "reference_version", version)
+
+
 def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> int:
     """Upsert validated result rows (see ``core.results.result_frames``) in one transaction.
 
@@ -306,6 +319,14 @@ def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFram
             if not frames[table].empty:
                 _insert(conn, table, frames[table])
     return len(runs)
+
+
+def read_padded_space(conn: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Hashes and padded (matrices, labels, n_vertices) of every stored cell, in ``arch_index`` order."""
+    from nas_assets.core.space_table import padded_arrays
+
+    cells = conn.execute("SELECT arch_hash, matrix, ops FROM architectures ORDER BY arch_index").df()
+    return cells["arch_hash"].to_numpy(), padded_arrays(cells["matrix"].tolist(), cells["ops"].tolist())
 
 
 def read_neighbour_index(conn: duckdb.DuckDBPyConnection, kind: str, n: int):

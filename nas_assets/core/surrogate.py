@@ -490,8 +490,6 @@ class Surrogate:
         try:
             stored = manifest["config"]
             config = SurrogateConfig(**{**stored, "feature_sets": tuple(stored["feature_sets"])})
-            if nthread is not None:
-                config = dataclasses.replace(config, nthread=nthread)
             shape = NetworkShape(**manifest["network_shape"])
             members = manifest["members"]
             if manifest["feature_names"] != feature_names(config.feature_sets):
@@ -515,9 +513,15 @@ class Surrogate:
             except xgb.core.XGBoostError as exc:
                 first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise SurrogateArtifactError(f"{file}: XGBoost cannot read it ({first_line})") from None
-            booster.set_param({"nthread": config.nthread})
             models.append(booster)
-        return cls(models, config, shape, manifest)
+        return cls(models, config, shape, manifest).set_nthread(config.nthread if nthread is None else nthread)
+
+    def set_nthread(self, nthread: int) -> "Surrogate":
+        """Use ``nthread`` threads for prediction from now on (fits use one; see SurrogateConfig)."""
+        self.config = dataclasses.replace(self.config, nthread=int(nthread))
+        for booster in self.models:
+            booster.set_param({"nthread": self.config.nthread})
+        return self
 
 
 def predict_many(
@@ -668,12 +672,10 @@ def evaluate_surrogate(
     arrays = specs_to_arrays(specs)
     y = _targets(targets, arrays[0].shape[0])
     splits, protocol = _splits(y.size, n_repeats, n_folds, train_fraction, seed)
-    splits = list(splits)
     x_all = None if tune_candidates else features_from_arrays(*arrays, cfg.feature_sets, shape)
     specs_list = list(specs) if tune_candidates else []
     per_split = []
-    n_rep = max(r for r, *_ in splits) + 1 if splits else 0
-    oof = np.full((n_rep, y.size), np.nan)
+    oof = np.full((n_repeats, y.size), np.nan)
     for r, f, tr, te in splits:
         t0 = time.perf_counter()
         row: dict[str, Any] = {"repeat": r, "fold": f, "n_train": int(tr.size), "n_test": int(te.size)}

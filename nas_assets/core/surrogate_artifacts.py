@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from nas_assets.core.cost import NetworkShape
+from nas_assets.core.files import atomic_write
+from nas_assets.core.so2sat import VALIDATION_METRICS
 from nas_assets.core.space import ArchSpec
 from nas_assets.core.surrogate import Surrogate, SurrogateConfig, _config_json, evaluate_surrogate, fit_surrogate
 
@@ -53,11 +54,7 @@ class Target:
         return f"{self.metric}@{self.budget}"
 
 
-#: The metrics a So2Sat results table records (the defaults of :func:`parse_targets`).
-SO2SAT_METRICS: tuple[str, ...] = ("val_macro_accuracy", "val_overall_accuracy", "val_kappa")
-
-
-def parse_targets(items: Sequence[str], budgets: Sequence[int], metrics: Sequence[str] = SO2SAT_METRICS) -> list[Target]:
+def parse_targets(items: Sequence[str], budgets: Sequence[int], metrics: Sequence[str] = VALIDATION_METRICS) -> list[Target]:
     """Expand ``metric@budget`` strings; budget may be an integer, ``all`` or ``last``.
 
     Args:
@@ -175,18 +172,16 @@ def fit_target(
     for r, row in enumerate(report["oof_predictions"]):
         cv[f"predicted_r{r}"] = row
     surrogate.save(directory, overwrite=True)
-    _atomic_write(directory / CV_PREDICTIONS, cv.to_csv(index=False))
+    atomic_write(directory / CV_PREDICTIONS, cv.to_csv(index=False))
     return FittedTarget(target, directory, surrogate, evaluation, False, cv)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def write_index(models_dir: str | os.PathLike, fitted: Sequence[FittedTarget], info: dict[str, Any]) -> dict[str, Any]:
+    """Record the current artifact of every target (atomically replaces the previous index).
 
-
-def write_index(models_dir: str | os.PathLike, fitted: Sequence[FittedTarget], info: dict[str, Any]) -> Path:
-    """Record the current artifact of every target (atomically replaces the previous index)."""
+    Returns:
+        The index written to ``<models_dir>/index.json``.
+    """
     root = Path(models_dir)
     root.mkdir(parents=True, exist_ok=True)
     index = {
@@ -197,9 +192,8 @@ def write_index(models_dir: str | os.PathLike, fitted: Sequence[FittedTarget], i
             for f in fitted
         ],
     }
-    path = root / INDEX
-    _atomic_write(path, json.dumps(index, indent=2, sort_keys=True) + "\n")
-    return path
+    atomic_write(root / INDEX, json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return index
 
 
 def read_index(models_dir: str | os.PathLike) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 sample, surrogate) compared through the 8-metric fitness landscape footprint."""
 
 import base64
+import json
 import time
 from pathlib import Path
 
@@ -62,8 +63,6 @@ def _scatter(models_dir: str, target: str) -> dict | None:
         return None
     directory = Path(models_dir) / entry["directory"]
     cv = pd.read_csv(directory / CV_PREDICTIONS)
-    import json
-
     pooled = json.loads((directory / "manifest.json").read_text())["metrics"].get("pooled", {})
     return {"measured": cv["measured"].to_numpy(), "predicted": cv["predicted_r0"].to_numpy(),
             "label": f"{target} (out-of-fold)", **{k: pooled[k] for k in ("kendall_tau", "spearman_rho", "r2", "rmse")

@@ -12,7 +12,6 @@ from nas_assets.core import store as db
 from nas_assets.core.cost import CIFAR10_SHAPE
 from nas_assets.core.nb101_data import ReferenceDataError, load_reference
 from nas_assets.core.space import SPACE_SIZE
-from nas_assets.core.space_table import padded_arrays
 from nas_assets.core.surrogate import SurrogateConfig, predict_many
 from nas_assets.core.surrogate_artifacts import Target, fit_target
 from nas_assets.defs.config import ReferenceLandscapeConfig
@@ -65,33 +64,24 @@ def cifar10_reference(
     if not reuse:
         t0 = time.perf_counter()
         with store.connect(read_only=True) as conn:
-            cells = conn.execute("SELECT arch_hash, matrix, ops FROM architectures ORDER BY arch_index").df()
-        models = {t: f.surrogate for t, f in fitted.items()}
-        for m in models.values():
-            for booster in m.models:
-                booster.set_param({"nthread": os.cpu_count() or 1})
-        predictions = predict_many(models, *padded_arrays(cells["matrix"].tolist(), cells["ops"].tolist()))
+            hashes, arrays = db.read_padded_space(conn)
+        models = {t: f.surrogate.set_nthread(os.cpu_count() or 1) for t, f in fitted.items()}
+        predictions = predict_many(models, *arrays)
         measured = frame.set_index("arch_hash")
         parts = []
         for b in config.budgets:
             if b in complete:
-                mean = measured[f"val_accuracy_{b}"].reindex(cells["arch_hash"]).to_numpy()
-                std = np.zeros(len(cells))
+                mean = measured[f"val_accuracy_{b}"].reindex(hashes).to_numpy()
+                std = np.zeros(len(hashes))
             elif Target("val_accuracy", b) in predictions:
                 mean, std = predictions[Target("val_accuracy", b)]
             else:
                 continue
-            parts.append(pd.DataFrame({"arch_hash": cells["arch_hash"], "budget": b, "mean": mean, "std": std}))
+            parts.append(pd.DataFrame({"arch_hash": hashes, "budget": b, "mean": mean, "std": std}))
         timings["predict_s"] = time.perf_counter() - t0
         with store.connect() as conn:
-            with db.transaction(conn):
-                for table, rows in (("reference_results", _long_results(frame, config.budgets, source)),
-                                    ("reference_predictions", pd.concat(parts, ignore_index=True))):
-                    conn.execute(f"DELETE FROM {table}")
-                    conn.register("_rows", rows)
-                    conn.execute(f"INSERT INTO {table} ({', '.join(rows.columns)}) SELECT * FROM _rows")
-                    conn.unregister("_rows")
-                db.set_meta(conn, "reference_version", version)
+            db.write_reference(conn, _long_results(frame, config.budgets, source),
+                               pd.concat(parts, ignore_index=True), version)
     quality = "\n".join(
         ["| budget | n | τ (pooled) | ρ | R² |", "|---|---|---|---|---|"]
         + [f"| {t.budget} | {f.evaluation['n_train']} | {f.evaluation['pooled']['kendall_tau']:.3f} | "

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -31,18 +30,13 @@ class StoreResource(ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection; a locked, corrupt or foreign file fails the step with the store's message
         (which names the file and, for a lock, the process holding it) instead of a traceback."""
-        try:
-            opened = store.connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s)
-            conn = opened.__enter__()
-        except store.StoreError as exc:
-            raise Failure(description=f"{exc}", metadata={"store": self.path}) from None
-        try:
+        with ExitStack() as stack:
+            try:
+                conn = stack.enter_context(store.connect(self.path, read_only=read_only,
+                                                         lock_timeout_s=self.lock_timeout_s))
+            except store.StoreError as exc:
+                raise Failure(description=str(exc), metadata={"store": self.path}) from None
             yield conn
-        except BaseException:
-            if not opened.__exit__(*sys.exc_info()):
-                raise
-        else:
-            opened.__exit__(None, None, None)
 
 
 class So2SatDataResource(ConfigurableResource):

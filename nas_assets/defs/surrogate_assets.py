@@ -20,9 +20,8 @@ from dagster import (
 
 from nas_assets.core import store as db
 from nas_assets.core.cost import SO2SAT_SHAPE, NetworkShape
-from nas_assets.core.space_table import padded_arrays
 from nas_assets.core.surrogate import SurrogateConfig, predict_many
-from nas_assets.core.surrogate_artifacts import fit_target, index_version, load_current, parse_targets, write_index
+from nas_assets.core.surrogate_artifacts import INDEX, fit_target, index_version, load_current, parse_targets, write_index
 from nas_assets.defs import training_queries as q
 from nas_assets.defs.config import SurrogateModelConfig
 from nas_assets.defs.resources import ArtifactsResource, StoreResource
@@ -95,8 +94,8 @@ def surrogate_model(
             "n_train": fitted[0].evaluation["n_train"],
             "evaluation": MetadataValue.md(_evaluation_table(fitted)),
             "protocol": fitted[0].evaluation["protocol"],
-            "index": MetadataValue.path(str(index)),
-            "version": index_version(json.loads(Path(index).read_text())),
+            "index": MetadataValue.path(str(Path(artifacts.models_dir) / INDEX)),
+            "version": index_version(index),
         },
         check_results=[AssetCheckResult(
             check_name="surrogate_quality_gate",
@@ -127,14 +126,12 @@ def surrogate_predictions(store: StoreResource, artifacts: ArtifactsResource) ->
     timings = {}
     t0 = time.perf_counter()
     with store.connect(read_only=True) as conn:
-        cells = conn.execute("SELECT arch_hash, matrix, ops FROM architectures ORDER BY arch_index").df()
-    matrices, labels, n_vertices = padded_arrays(cells["matrix"].tolist(), cells["ops"].tolist())
+        hashes, arrays = db.read_padded_space(conn)
     timings["read_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    predictions = predict_many(surrogates, matrices, labels, n_vertices)
+    predictions = predict_many(surrogates, *arrays)
     timings["predict_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    hashes = cells["arch_hash"].to_numpy()
     frame = pd.concat([
         pd.DataFrame({"arch_hash": hashes, "metric": t.metric, "budget": t.budget, "mean": mean, "std": std})
         for t, (mean, std) in predictions.items()
@@ -149,7 +146,7 @@ def surrogate_predictions(store: StoreResource, artifacts: ArtifactsResource) ->
             "reused": False,
             "version": version,
             "dagster/row_count": len(frame),
-            "architectures": len(cells),
+            "architectures": len(hashes),
             "targets": len(predictions),
             **{k: round(v, 2) for k, v in timings.items()},
             "total_s": round(sum(timings.values()), 2),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from nas_assets.core.so2sat import VALIDATION_METRICS
 from nas_assets.core.store import scalar
 
 RESULTS_VIEW = """
@@ -81,7 +82,7 @@ def results_summary(conn: duckdb.DuckDBPyConnection) -> dict:
 
 def trained_values(conn: duckdb.DuckDBPyConnection, run_key: str, metric: str, epoch: int):
     """``arch_hash, matrix, ops, value`` of every architecture trained with ``run_key``, at ``epoch``."""
-    if metric not in ("val_macro_accuracy", "val_overall_accuracy", "val_kappa"):
+    if metric not in VALIDATION_METRICS:
         raise ValueError(f"unknown metric {metric!r}")
     return conn.execute(f"""
         SELECT b.arch_hash, a.matrix, a.ops, b.{metric} AS value

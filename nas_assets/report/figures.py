@@ -74,6 +74,21 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _open_frame(ax) -> None:
+    """No top and right spines (the data, not a box, frames the plot)."""
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _bar_axis(ax, labelsize: float) -> None:
+    """A horizontal-bar panel: vertical grid lines behind the bars, no y ticks, open frame."""
+    ax.grid(axis="x", color="#dddddd", linewidth=0.7)
+    ax.set_axisbelow(True)
+    ax.tick_params(axis="x", labelsize=labelsize)
+    ax.tick_params(axis="y", length=0)
+    _open_frame(ax)
+
+
 def _wrap(name: str, width: int = 24) -> str:
     return "\n".join(textwrap.wrap(name, width)) or name
 
@@ -194,12 +209,7 @@ def footprint_figure(
                     bbox=({"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8}
                           if inside and is_published else None))
         ax.set_title(f"{number}. {title}", fontsize=10, loc="left")
-        ax.grid(axis="x", color="#dddddd", linewidth=0.7)
-        ax.set_axisbelow(True)
-        ax.tick_params(axis="x", labelsize=8.5)
-        ax.tick_params(axis="y", length=0)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        _bar_axis(ax, labelsize=8.5)
     axes[0, 0].set_yticks(y, [_wrap(n) for n in names], fontsize=9)
     axes[0, 0].set_ylim(-0.6, len(names) - 0.4)
     if theirs:
@@ -263,8 +273,7 @@ def fitness_distribution_figure(
         ax.set_title(name, loc="left", fontsize=10, color=palette[name], fontweight="bold")
         ax.set_ylabel("density", fontsize=9)
         ax.tick_params(labelsize=8.5)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        _open_frame(ax)
     axes[-1].set_xlabel(fitness_label, fontsize=10)
     fig.suptitle("Fitness distribution per landscape (dashed line / ▼ = mean)", fontsize=12,
                  fontweight="bold")
@@ -323,8 +332,7 @@ def persistence_figure(
         ax.set_ylim(0.0, 1.0)
         ax.grid(color="#e3e3e3", linewidth=0.7)
         ax.tick_params(labelsize=9)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        _open_frame(ax)
     axes[0].set_ylabel("share kept in the set at every budget", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
     more_h, more_l = axes[1].get_legend_handles_labels()
@@ -379,8 +387,7 @@ def autocorrelation_figure(
         ax.grid(color="#e3e3e3", linewidth=0.7)
         ax.legend(fontsize=9, frameon=False, loc="upper right")
         ax.tick_params(labelsize=9)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        _open_frame(ax)
     if walks:
         ax = axes.pop(0)
         names = list(walks)
@@ -400,8 +407,7 @@ def autocorrelation_figure(
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.grid(axis="x", color="#e3e3e3", linewidth=0.7)
         ax.tick_params(labelsize=9)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
+        _open_frame(ax)
     fig.suptitle("Ruggedness: autocorrelation of fitness along random walks", fontsize=12,
                  fontweight="bold")
     return _png(fig)
@@ -464,12 +470,7 @@ def per_class_figure(
     ax.set_ylim(-0.6, n - 0.4)
     ax.set_xticks(np.linspace(0, 1, 11))
     ax.set_xlabel("per-class validation accuracy (recall = correct / samples of the class)", fontsize=10)
-    ax.grid(axis="x", color="#dddddd", linewidth=0.7)
-    ax.set_axisbelow(True)
-    ax.tick_params(axis="y", length=0)
-    ax.tick_params(axis="x", labelsize=9)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
+    _bar_axis(ax, labelsize=9)
     fig.legend(loc="outside lower center", ncols=1, fontsize=9, frameon=False)
     fig.suptitle("Per-class accuracy: best vs median trained architecture", fontsize=12, fontweight="bold")
     return _png(fig)

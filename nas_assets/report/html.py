@@ -9,11 +9,8 @@ crash leaves the previous report (or nothing), never a half-written one.
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nas_assets.core.files import atomic_write
 from nas_assets.report import figures
 from nas_assets.report.data import METRICS, ReportData, format_metric
 
@@ -99,26 +97,6 @@ figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #ee
 figcaption{color:#555;font-size:.92em;margin-top:.3em}
 ul.notes{color:#444;font-size:.92em}
 """
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary sibling and ``os.replace`` (atomic on POSIX)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates 0600; a report is meant to be shared: give it the umask's mode
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _footprint_columns(report: ReportData) -> tuple[pd.DataFrame, list[str], list[str]]:
@@ -293,10 +271,10 @@ def write_report(report: ReportData, out_dir: Path, *, basename: str = "footprin
         if png is None:
             path.unlink(missing_ok=True)
             continue
-        _atomic_write(path, png)
+        atomic_write(path, png)
         pngs[spec.name] = png
         written[spec.name] = path
     html_path = out_dir / f"{basename}.html"
-    _atomic_write(html_path, _render_html(report, pngs, colors).encode("utf-8"))
+    atomic_write(html_path, _render_html(report, pngs, colors).encode("utf-8"))
     written["html"] = html_path
     return written

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,6 @@ from nas_assets.report import (
     write_report,
 )
 from nas_assets.report import figures as fig
-from nas_assets.report import html as report_html
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SAMPLE = "So2Sat (trained sample)"
@@ -174,20 +172,6 @@ def test_missing_items_skip_figures_and_remove_stale_pngs(tmp_path):
     assert set(paths) == {"footprint", "html"}
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["footprint.png"]
     assert "n/a" in paths["html"].read_text(encoding="utf-8")
-
-
-def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
-    target = tmp_path / "footprint_report.html"
-    target.write_text("old")
-
-    def boom(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(report_html.os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        report_html._atomic_write(target, b"new")
-    assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["footprint_report.html"]
 
 
 def test_published_anchors_match_spec():
