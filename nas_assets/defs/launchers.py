@@ -196,20 +196,28 @@ class SlurmLauncher(TrainingLauncher):
                         job_id = slurm.submit(script, env=session.get_bootstrap_env_vars())
                     except slurm.SlurmError as exc:
                         raise Failure(description=str(exc), allow_retries=False) from None
-                    log_path = Path(str(log_path).replace("%j", job_id))
-                    save_ticket(ticket_path, JobTicket(job.arch_hash, job.run_key, job_id, job_name, str(log_path), time.time()))
-                    context.log.info(f"submitted SLURM job {job_id} ({job_name}); log {log_path}")
-                    reattached = False
-                    self._wait(context, job_id)
+                    try:
+                        log_path = Path(str(log_path).replace("%j", job_id))
+                        save_ticket(ticket_path, JobTicket(job.arch_hash, job.run_key, job_id, job_name,
+                                                           str(log_path), time.time()))
+                        context.log.info(f"submitted SLURM job {job_id} ({job_name}); log {log_path}")
+                        reattached = False
+                        self._wait(context, job_id)
+                    except Failure:
+                        raise
+                    except BaseException:
+                        # cancel while the Pipes files still exist: leaving the session deletes
+                        # them, and a job starting in that gap would fail on the missing context
+                        # file (ending FAILED) instead of being cancelled
+                        self._cancel(context, job_id, ticket_path)
+                        job_id = None
+                        raise
         except Failure:
             raise
         except BaseException:
-            # the run was terminated (or the step crashed) at any point after submission:
-            # do not leave the job behind
+            # the run was terminated (or the step crashed) while re-attached: do not leave the job behind
             if job_id is not None:
-                slurm.cancel(job_id)
-                clear_ticket(ticket_path)
-                context.log.warning(f"cancelled SLURM job {job_id}")
+                self._cancel(context, job_id, ticket_path)
             raise
         final = slurm.job_info(job_id)
         clear_ticket(ticket_path)
@@ -226,6 +234,12 @@ class SlurmLauncher(TrainingLauncher):
                 allow_retries=state in RETRYABLE_STATES,
             )
         return report
+
+    @staticmethod
+    def _cancel(context: AssetExecutionContext, job_id: str, ticket_path: Path) -> None:
+        slurm.cancel(job_id)
+        clear_ticket(ticket_path)
+        context.log.warning(f"cancelled SLURM job {job_id}")
 
     def _reattachable(self, ticket: Optional[JobTicket], job: TrainingJob, job_name: str) -> Optional[slurm.JobInfo]:
         """The still-queued or running job of a previous step for this partition, if any."""
