@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE_JSON = REPO.parent / "shared" / "reference" / "nb101_cifar10_1k.json"
+#: Cells of the shipped NB101 reference the tests export to the 1k-JSON format (its first rows,
+#: exactly the cells of NB101's public 1k export).
+REFERENCE_JSON_CELLS = 1000
 
 
 @pytest.fixture(scope="session")
@@ -29,26 +29,32 @@ def fla_index(space):
 
 
 @pytest.fixture(scope="session")
-def reference_path() -> str:
-    """Path of the NB101 CIFAR-10 1k export (read in place from ../shared, never copied)."""
-    if not REFERENCE_JSON.exists():
-        pytest.fail(f"{REFERENCE_JSON} is missing: the tests need ../shared/reference beside the checkout")
-    return str(REFERENCE_JSON)
+def shipped_raw():
+    """The shipped NB101 CIFAR-10 reference (20,001 cells) as a raw frame (read-only by convention)."""
+    from nas_assets.core.nb101_shipped import load_shipped_raw
+
+    return load_shipped_raw()
 
 
 @pytest.fixture(scope="session")
-def reference() -> dict:
-    """NB101 CIFAR-10 reference rows (1,000 architectures), read from ../shared (never copied)."""
-    if not REFERENCE_JSON.exists():
-        pytest.fail(f"{REFERENCE_JSON} is missing: the tests need ../shared/reference beside the checkout")
-    data = json.loads(REFERENCE_JSON.read_text())
+def reference_path(shipped_raw, tmp_path_factory) -> str:
+    """An NB101 1k-format JSON export (columns as lists, padded cells) of the first 1,000 shipped cells."""
+    from tests.factories import write_nb101_json_export
+
+    path = tmp_path_factory.mktemp("nb101") / "nb101_cifar10_1k.json"
+    write_nb101_json_export(shipped_raw.head(REFERENCE_JSON_CELLS), path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def reference(shipped_raw) -> dict:
+    """NB101 CIFAR-10 reference rows (the first 1,000 shipped architectures): key, pruned matrix,
+    labels and NB101's trainable parameters."""
     rows = []
-    for i, key in enumerate(data["key"]):
-        ops = data["operations"][i]
-        keep = [j for j, o in enumerate(ops) if o != -3]
-        matrix = np.array(data["adjacency"][i], dtype=int)[np.ix_(keep, keep)]
-        rows.append({"key": key, "matrix": matrix, "labels": [ops[j] for j in keep],
-                     "params": data["trainable_parameters"][i]})
+    for _, row in shipped_raw.head(REFERENCE_JSON_CELLS).iterrows():
+        keep = np.flatnonzero(row["operations"] != -3)
+        rows.append({"key": row["key"], "matrix": row["adjacency"][np.ix_(keep, keep)].astype(int),
+                     "labels": row["operations"][keep].astype(int).tolist(), "params": int(row["trainable_parameters"])})
     return {"rows": rows}
 
 

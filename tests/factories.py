@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from nas_assets.core.space import ArchSpec
@@ -102,7 +104,24 @@ def later_stage_resources(tmp_path) -> dict:
     from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource
 
     return {"artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"), reports_dir=str(tmp_path / "reports")),
-            "reference": ReferenceDataResource(path=None)}
+            "reference": ReferenceDataResource(enabled=False)}
+
+
+def write_nb101_json_export(raw, path) -> None:
+    """Write a raw NB101 frame (``nb101_shipped.load_shipped_raw`` convention) as the public 1k
+    JSON export: one list per column, padded 7x7 ``adjacency`` and 7 ``operations`` (-3 padding)."""
+    import json
+
+    columns = {
+        "key": raw["key"].tolist(),
+        "adjacency": [np.asarray(a).astype(int).tolist() for a in raw["adjacency"]],
+        "operations": [np.asarray(o).astype(int).tolist() for o in raw["operations"]],
+        "trainable_parameters": raw["trainable_parameters"].astype(int).tolist(),
+        "final_training_time": raw["final_training_time"].astype(float).tolist(),
+    }
+    for b in (4, 12, 36, 108):
+        columns[f"{b}_final_validation_accuracy"] = raw[f"{b}_final_validation_accuracy"].astype(float).tolist()
+    Path(path).write_text(json.dumps(columns))
 
 
 def nb101_tfrecord_from_json(json_path, out_path, n: int | None = None, test_accuracy: float = 0.9) -> int:

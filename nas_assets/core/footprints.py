@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nas_assets.core.landscape import (
+    KNN_OPTIMA_K,
     Footprint,
     Neighbours,
     correlogram,
@@ -28,6 +29,7 @@ from nas_assets.core.landscape import (
     count_optimal_plateaus,
     estimate_local_optima,
     footprint,
+    knn_local_optima_mask,
     persistence_curve,
     random_walks,
     ruggedness,
@@ -78,6 +80,9 @@ def sampled_landscape(
     *,
     budgets: Sequence[int] | None = None,
     max_lag: int = 10,
+    codes: np.ndarray | None = None,
+    knn_k: int = KNN_OPTIMA_K,
+    details: dict[str, Any] | None = None,
 ) -> Landscape:
     """Footprint of a sample of architectures with measured fitness.
 
@@ -90,13 +95,34 @@ def sampled_landscape(
             left out by the caller); walks shorter than 2 are ignored.
         budgets: the epochs of ``fitness_by_budget``'s rows (shown with the persistence curves).
         max_lag: longest lag of the correlogram.
+        codes: (n, 289) FLA encodings of the sampled cells: counts the sampled local optima
+            (cells fitter than all of their ``knn_k`` nearest sampled cells).
+        details: extra provenance kept with the landscape (e.g. measured/predicted counts).
     """
     walks = [np.asarray(w, dtype=float) for w in (walks_fitness or []) if len(w) >= 2]
     by_budget = None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2 else fitness_by_budget
     fp = footprint(fitness, fitness_by_budget=by_budget, walks_fitness=walks or None)
+    if codes is not None:
+        fp = replace(fp, knn_local_optima=int(knn_local_optima_mask(fitness, codes, knn_k).sum()))
     corr, rho = _walk_stats(walks, max_lag)
     return Landscape(name, "sampled", fitness_label, fp, np.asarray(fitness, dtype=float), _curves(by_budget, budgets),
-                     corr, rho, {"walks": len(walks), "walk_steps": int(sum(len(w) for w in walks))})
+                     corr, rho, {"walks": len(walks), "walk_steps": int(sum(len(w) for w in walks)), **(details or {})})
+
+
+def extrapolate_optima(landscape: Landscape, reference: Landscape, reference_n_hat: float | None) -> Landscape:
+    """The authors' extrapolation of a sampled landscape's local optima from a reference on the
+    same cells: ratio = sampled optima here / there, extrapolated = ratio x the reference's N-hat.
+
+    The ratio is left out (None) when neither landscape has a sampled optimum; it is +inf when
+    only the reference has none.
+    """
+    mine, theirs = landscape.footprint.knn_local_optima, reference.footprint.knn_local_optima
+    if mine is None or theirs is None or (mine == 0 and theirs == 0):
+        return landscape
+    ratio = float("inf") if theirs == 0 else mine / theirs
+    extrapolated = None if reference_n_hat is None else (float("inf") if theirs == 0 else ratio * reference_n_hat)
+    fp = replace(landscape.footprint, knn_optima_ratio=ratio, local_optima_extrapolated=extrapolated)
+    return replace(landscape, footprint=fp)
 
 
 def full_landscape(
@@ -153,3 +179,50 @@ def footprint_rows(landscapes: Sequence[Landscape]) -> pd.DataFrame:
              "fitness": ls.fitness_label}
             for ls in landscapes for metric, value in ls.footprint.as_dict().items()]
     return pd.DataFrame(rows)
+
+
+#: The budget both sides are compared at when both recorded it (the authors used 36 epochs).
+PREFERRED_BUDGET = 36
+
+
+def match_budgets(
+    so2sat: Sequence[int],
+    cifar10: Sequence[int],
+    budget: int | None = None,
+    cifar10_budget: int | None = None,
+) -> tuple[int, int | None, str]:
+    """The fitness budget of each side: the same epoch count whenever both recorded it.
+
+    Args:
+        so2sat, cifar10: the budgets each side recorded (``cifar10`` empty: no CIFAR-10 data).
+        budget: a requested So2Sat budget; None picks :data:`PREFERRED_BUDGET` when both have
+            it, else the largest budget both have, else So2Sat's largest.
+        cifar10_budget: a requested CIFAR-10 budget when it must differ; None = ``budget``.
+
+    Returns:
+        (So2Sat budget, CIFAR-10 budget or None, a sentence saying how they were matched).
+
+    Raises:
+        ValueError: a requested budget that the side did not record.
+    """
+    mine, theirs = sorted(int(b) for b in so2sat), sorted(int(b) for b in cifar10)
+    if not mine:
+        raise ValueError("So2Sat recorded no budget")
+    common = sorted(set(mine) & set(theirs))
+    if budget is None:
+        budget = PREFERRED_BUDGET if PREFERRED_BUDGET in common else (common[-1] if common else mine[-1])
+    if budget not in mine:
+        raise ValueError(f"fitness budget {budget} was not recorded by So2Sat (budgets {mine})")
+    if not theirs:
+        return budget, None, f"So2Sat @ {budget} epochs; no CIFAR-10 reference"
+    other = budget if cifar10_budget is None else int(cifar10_budget)
+    if other not in theirs:
+        if cifar10_budget is not None:
+            raise ValueError(f"cifar10_budget {other} is not a CIFAR-10 budget (budgets {theirs})")
+        other = min(theirs, key=lambda b: (abs(b - budget), b))
+        return budget, other, (f"budgets do not match: So2Sat @ {budget} epochs (recorded {mine}) vs CIFAR-10 @ {other} "
+                               f"(the nearest of {theirs}); set 'budget' to one of {common or theirs} to compare like with like")
+    if other != budget:
+        return budget, other, f"budgets differ by request: So2Sat @ {budget} vs CIFAR-10 @ {other} epochs"
+    return budget, other, (f"matched budget: {budget} epochs on both sides (So2Sat recorded {mine}, CIFAR-10 {theirs}; "
+                           f"common {common})")

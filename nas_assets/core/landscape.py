@@ -338,6 +338,56 @@ def count_local_optima(fitness: Any, neighbours: Neighbours, exclude_isolated: b
     return int(local_optima_mask(fitness, neighbours, exclude_isolated).sum())
 
 
+#: Nearest sampled neighbours a cell must beat to count as a sampled local optimum (the authors' k).
+KNN_OPTIMA_K = 10
+
+
+def nearest_neighbours(codes: Any, k: int = KNN_OPTIMA_K) -> np.ndarray:
+    """The ``k`` nearest other rows of each row by Hamming distance, ties broken by lower index.
+
+    Args:
+        codes: (n, bits) 0/1 encodings (e.g. the 289-bit FLA encoding of sampled cells).
+        k: neighbours per row; capped at n - 1.
+
+    Returns:
+        (n, min(k, n - 1)) int64 row indices, nearest first.
+    """
+    a = np.asarray(codes, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError(f"codes must be a 2-D (n, bits) 0/1 array, got shape {a.shape}")
+    n = a.shape[0]
+    k = min(int(k), n - 1)
+    if k <= 0:
+        return np.zeros((n, 0), dtype=np.int64)
+    ones = a.sum(axis=1)
+    # |a xor b| = |a| + |b| - 2 a.b, exact in float32 for <= 2^24 bits
+    distance = (ones[:, None] + ones[None, :] - 2.0 * (a @ a.T)).astype(np.int64)
+    np.fill_diagonal(distance, np.iinfo(np.int64).max)
+    # a stable sort on distance keeps index order within equal distances: deterministic ties
+    return np.argsort(distance, axis=1, kind="stable")[:, :k]
+
+
+def knn_local_optima_mask(fitness: Any, codes: Any, k: int = KNN_OPTIMA_K) -> np.ndarray:
+    """Sampled local optima, the footprint authors' way: cells strictly fitter than each of their
+    ``k`` nearest sampled cells (Hamming distance of ``codes``, ties to the lower index).
+
+    On a sample the Hamming-1 neighbours are mostly unknown, so this counts optima among the
+    sampled cells; compared on the same cells between two fitnesses, the ratio of the counts
+    scales a full landscape's N-hat (how the authors extrapolated So2Sat's count).
+
+    Raises:
+        ValueError: NaN fitness or mismatched sizes.
+    """
+    f = _fitness_vector(fitness)
+    c = np.asarray(codes)
+    if c.shape[0] != f.size:
+        raise ValueError(f"codes has {c.shape[0]} rows but fitness has {f.size}")
+    near = nearest_neighbours(c, k)
+    if near.shape[1] == 0:
+        return np.zeros(f.size, dtype=bool)
+    return (f[:, None] > f[near]).all(axis=1)
+
+
 def count_optimal_plateaus(fitness: Any, neighbours: Neighbours) -> int:
     """Local optima counted as plateaus: connected sets of equal-fitness neighbours none of whose
     members has a strictly better neighbour (a lone optimum is a plateau of one).
@@ -634,6 +684,14 @@ FOOTPRINT_METRICS: tuple[MetricSpec, ...] = (
         "optimal_plateaus", "exact count of local optima with equal-fitness plateaus counted once", 0.0, integer=True
     ),
     MetricSpec(
+        "knn_local_optima", f"sampled cells fitter than all of their {KNN_OPTIMA_K} nearest sampled cells "
+        "(FLA Hamming distance)", 0.0, integer=True
+    ),
+    MetricSpec("knn_optima_ratio", "sampled optima of this landscape / of CIFAR-10 on the same cells", 0.0,
+               allow_inf=True),
+    MetricSpec("local_optima_extrapolated", "knn_optima_ratio x CIFAR-10's N_hat (the authors' extrapolation)",
+               0.0, allow_inf=True),
+    MetricSpec(
         "positive_persistence", "P+(25 %): share of the t0 top-25 % set still in it at all budgets", 0.0, 1.0
     ),
     MetricSpec("positive_auc", "mean of P+(N) over N = 1..25 %", 0.0, 1.0),
@@ -661,6 +719,9 @@ class Footprint:
     local_optima: int | None = None
     local_optima_estimate: float | None = None
     optimal_plateaus: int | None = None
+    knn_local_optima: int | None = None
+    knn_optima_ratio: float | None = None
+    local_optima_extrapolated: float | None = None
     positive_persistence: float | None = None
     positive_auc: float | None = None
     negative_persistence: float | None = None

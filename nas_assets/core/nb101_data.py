@@ -72,6 +72,7 @@ from nas_assets.core.nb101_proto import (
     decode_model_metrics,
     encode_model_metrics,
 )
+from nas_assets.core.nb101_shipped import SHIPPED_NAME, load_shipped_raw
 from nas_assets.core.reference_errors import ReferenceDataError, _check_file
 from nas_assets.core.space import LABEL_OPS, MAX_EDGES, MAX_VERTICES, OP_LABELS, InvalidSpecError, prune_spec
 from nas_assets.core.space_table import padded_arrays
@@ -91,6 +92,7 @@ __all__ = [
     "BUDGETS", "EvaluationData", "ModelMetrics", "ProtobufDecodeError", "ReferenceDataError",
     "TFRecordError", "crc32c", "crc32c_many", "decode_model_metrics", "encode_model_metrics",
     "encode_nb101_record", "load_nb101_json", "load_nb101_tfrecord", "load_reference",
+    "load_shipped_reference", "SHIPPED_NAME",
     "masked_crc32c", "normalise_reference", "read_tfrecord", "write_tfrecord",
 ]
 
@@ -549,3 +551,12 @@ def load_reference(
             raise ReferenceDataError(f"{path}: does not exist; expected {expected}")
         raise ReferenceDataError(f"{path}: unknown suffix {path.suffix!r}; expected {expected}")
     return normalise_reference(raw, budgets, source=str(path))
+
+
+def load_shipped_reference(budgets: Iterable[int] = BUDGETS) -> pd.DataFrame:
+    """The NB101 CIFAR-10 reference shipped with the package (20,001 cells), normalised.
+
+    See :mod:`nas_assets.core.nb101_shipped`: validation accuracy at every budget of the file,
+    108-epoch training time and parameters; no test accuracy (NaN columns).
+    """
+    return normalise_reference(load_shipped_raw(), budgets, source=SHIPPED_NAME)

@@ -62,13 +62,17 @@ DEMO = DesignConfig(n_initial=6, n_walks=2, walk_length=3, n_local_search=2, see
 PRESETS: dict[str, DesignConfig] = {"paper": PAPER, "demo": DEMO}
 
 
-def sample_design(hashes: np.ndarray, neighbours: NeighbourIndex, config: DesignConfig) -> pd.DataFrame:
+def sample_design(hashes: np.ndarray, neighbours: NeighbourIndex, config: DesignConfig,
+                  candidates: np.ndarray | None = None) -> pd.DataFrame:
     """Run the three stages and return the visits with provenance.
 
     Args:
         hashes: (N,) architecture hashes of the space, row i = architecture index i.
         neighbours: Hamming-1 neighbour index over the same rows.
         config: sizes and seed.
+        candidates: architecture indices the initial sample is drawn from (uniformly, without
+            replacement), e.g. the cells NB101 measured on CIFAR-10; None = the whole space.
+            Walks and local search still move over the whole space.
 
     Returns:
         DataFrame with columns ``DESIGN_COLUMNS``; ``walk_id`` and ``parent_hash`` are null
@@ -80,13 +84,19 @@ def sample_design(hashes: np.ndarray, neighbours: NeighbourIndex, config: Design
     n = len(hashes)
     if len(neighbours) != n:
         raise ValueError(f"neighbour index has {len(neighbours)} rows but the space has {n}")
-    if config.n_initial > n:
-        raise ValueError(f"n_initial={config.n_initial} exceeds the space size {n}")
+    pool_size = n if candidates is None else len(candidates)
+    if config.n_initial > pool_size:
+        raise ValueError(f"n_initial={config.n_initial} exceeds the {'space size' if candidates is None else 'candidate cells'} "
+                         f"{pool_size}")
     rng = np.random.default_rng(config.seed)
     degrees = neighbours.degrees
     visits: list[tuple[int, str, int, int, int]] = []  # index, stage, walk, step, parent
 
-    initial = rng.choice(n, size=config.n_initial, replace=False)
+    if candidates is None:
+        initial = rng.choice(n, size=config.n_initial, replace=False)
+    else:
+        initial = np.sort(np.asarray(candidates, dtype=np.int64))[rng.choice(pool_size, size=config.n_initial,
+                                                                               replace=False)]
     visits.extend((int(i), "initial", -1, 0, -1) for i in initial)
 
     starts = initial[degrees[initial] > 0]

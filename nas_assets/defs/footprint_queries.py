@@ -75,3 +75,56 @@ def table1_row(conn: duckdb.DuckDBPyConnection, run_key: str, epoch: int) -> dic
     macro, overall = conn.execute("SELECT avg(val_macro_accuracy), avg(val_overall_accuracy) FROM budget_metrics "
                                   "WHERE run_key = ? AND epoch = ?", [run_key, epoch]).fetchall()[0]
     return {"mean macro accuracy": macro, "mean overall accuracy": overall}
+
+
+def reference_budgets(conn: duckdb.DuckDBPyConnection) -> list[int]:
+    """Budgets of the stored CIFAR-10 reference landscape (empty when none is stored)."""
+    return [int(r[0]) for r in conn.execute("SELECT DISTINCT budget FROM reference_predictions ORDER BY budget").fetchall()]
+
+
+def reference_on_cells(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray,
+                       budgets: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 validation accuracy of given cells per budget: NB101's measurement where it has
+    the cell, the reference surrogate's prediction elsewhere.
+
+    Returns:
+        (n_budgets, n) fitness and a same-shaped bool mask, True where measured.
+    """
+    frame = conn.execute("""
+        SELECT c.pos, p.budget, coalesce(r.val_accuracy, p.mean) AS value, r.val_accuracy IS NOT NULL AS measured
+        FROM (SELECT unnest(?) AS arch_hash, generate_subscripts(?, 1) - 1 AS pos) c
+        JOIN reference_predictions p USING (arch_hash)
+        LEFT JOIN reference_results r ON r.arch_hash = c.arch_hash AND r.budget = p.budget
+        """, [list(map(str, hashes)), list(map(str, hashes))]).df()
+    values = np.full((len(budgets), len(hashes)), np.nan)
+    measured = np.zeros((len(budgets), len(hashes)), dtype=bool)
+    for k, b in enumerate(budgets):
+        part = frame[frame["budget"] == b]
+        values[k, part["pos"].to_numpy()] = part["value"].to_numpy()
+        measured[k, part["pos"].to_numpy()] = part["measured"].to_numpy(dtype=bool)
+    if np.isnan(values).any():
+        raise LookupError(f"reference_predictions lacks {int(np.isnan(values).any(axis=0).sum())} of the design's cells; "
+                          "materialize cifar10_reference again")
+    return values, measured
+
+
+def reference_measured(conn: duckdb.DuckDBPyConnection, column: str = "val_accuracy") -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The CIFAR-10 cells NB101 measured at every stored budget: budgets, hashes, (n_budgets, n)
+    ``column`` (``val_accuracy``, ``test_accuracy`` or ``predicted``: the surrogate's out-of-fold
+    prediction of the same cells)."""
+    long = conn.execute(f"SELECT arch_hash, budget, {column} AS value FROM reference_results").df()
+    return _pivot(long, "value")
+
+
+def fla_codes(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray) -> np.ndarray:
+    """(n, 289) FLA encodings of the given cells, in the given order."""
+    from nas_assets.core.encoding import encode_fla_batch
+    from nas_assets.core.space_table import padded_arrays
+
+    cells = conn.execute("""
+        SELECT a.matrix, a.ops FROM (SELECT unnest(?) AS arch_hash, generate_subscripts(?, 1) AS pos) c
+        JOIN architectures a USING (arch_hash) ORDER BY c.pos""", [list(map(str, hashes)), list(map(str, hashes))]).df()
+    if len(cells) != len(hashes):
+        raise LookupError(f"{len(hashes) - len(cells)} sampled cells are not in the architectures table")
+    matrices, labels, _ = padded_arrays(cells["matrix"].tolist(), cells["ops"].tolist())
+    return encode_fla_batch(matrices, labels)

@@ -6,8 +6,8 @@ site settings from the JSON file ``NAS_ASSETS_SLURM_CONFIG`` holding SlurmLaunch
 ``paper`` (NB101 protocol; default for slurm).
 ``NAS_ASSETS_SO2SAT_DIR``: a real So2Sat directory; unset = the embedded synthetic stand-in.
 ``NAS_ASSETS_DATA_DIR`` (default ./data) and ``NAS_ASSETS_DB``: where files and the store live.
-``NAS_ASSETS_NB101``: NAS-Bench-101 CIFAR-10 data (.json export or .tfrecord) for the reference
-landscape; default: ``../shared/reference/nb101_cifar10_1k.json`` when it exists.
+``NAS_ASSETS_NB101``: NAS-Bench-101 CIFAR-10 data (``nasbench_full.tfrecord`` or a .json export)
+for the reference landscape; default: the 20,001 NB101 cells shipped with the package.
 """
 
 from __future__ import annotations
@@ -35,15 +35,11 @@ def store_path() -> str:
     return str(data_dir() / "nas_assets.duckdb")
 
 
-#: The NB101 CIFAR-10 export the project's tests use, beside the repository (used when present).
-SHARED_REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "nb101_cifar10_1k.json"
-
-
 def reference_path() -> str | None:
-    """``$NAS_ASSETS_NB101`` (a .json or .tfrecord), else the shared 1k export if present, else None."""
+    """``$NAS_ASSETS_NB101`` (a .tfrecord or .json), else None: the shipped 20,001 NB101 cells."""
     if os.environ.get("NAS_ASSETS_NB101"):
         return str(Path(os.environ["NAS_ASSETS_NB101"]).resolve())
-    return str(SHARED_REFERENCE) if SHARED_REFERENCE.exists() else None
+    return None
 
 
 def training_setup(preset: str, runs_dir: Path) -> TrainingSetupResource:

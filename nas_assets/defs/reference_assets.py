@@ -2,28 +2,28 @@
 
 import os
 import time
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from nas_assets.core import store as db
-from nas_assets.core.cost import CIFAR10_SHAPE
-from nas_assets.core.nb101_data import ReferenceDataError, load_reference
-from nas_assets.core.space import SPACE_SIZE
-from nas_assets.core.surrogate import SurrogateConfig, predict_many
-from nas_assets.core.surrogate_artifacts import Target, fit_target
+from nas_assets.core.nb101_data import ReferenceDataError, load_reference, load_shipped_reference
+from nas_assets.core.reference_landscape import (
+    build_reference_landscape,
+    reference_fingerprint,
+    source_name,
+)
+from nas_assets.core.surrogate import SurrogateConfig
 from nas_assets.defs.config import ReferenceLandscapeConfig
 from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, StoreResource
 from nas_assets.defs.space_assets import architecture_space
 
 
-def _long_results(frame: pd.DataFrame, budgets: list[int], source: str) -> pd.DataFrame:
-    return pd.concat([
-        pd.DataFrame({"arch_hash": frame["arch_hash"], "budget": b, "val_accuracy": frame[f"val_accuracy_{b}"],
-                      "test_accuracy": frame[f"test_accuracy_{b}"], "source": source})
-        for b in budgets], ignore_index=True).dropna(subset=["val_accuracy"])
+def _quality_markdown(quality: dict) -> str:
+    head = ["| budget | cells | τ (pooled, out-of-fold) | ρ | R² | ±1σ | ±2σ |", "|---|---|---|---|---|---|---|"]
+    rows = [f"| {b} | {q['n_train']} | {q.get('kendall_tau', float('nan')):.3f} | {q.get('spearman_rho', float('nan')):.3f} "
+            f"| {q.get('r2', float('nan')):.3f} | {q.get('coverage_1sigma', float('nan')):.2f} "
+            f"| {q.get('coverage_2sigma', float('nan')):.2f} |" for b, q in quality.items()]
+    return "\n".join(head + rows)
 
 
 @asset(group_name="footprint", kinds={"duckdb", "xgboost"}, deps=[architecture_space])
@@ -34,68 +34,59 @@ def cifar10_reference(
     reference: ReferenceDataResource,
     artifacts: ArtifactsResource,
 ) -> MaterializeResult:
-    """NAS-Bench-101 CIFAR-10 accuracies per budget, and a surrogate's predictions for the cells NB101 data lacks."""
-    if not reference.path:
-        return MaterializeResult(metadata={"available": False, "reason": "no NB101 data configured (NAS_ASSETS_NB101)"})
-    t0 = time.perf_counter()
+    """NAS-Bench-101 CIFAR-10 accuracies per budget (shipped 20,001 cells by default), and per-budget surrogate predictions for every cell."""
+    if not reference.enabled:
+        return MaterializeResult(metadata={"available": False, "reason": "reference disabled (enabled: false)"})
+    settings = {"budgets": sorted(config.budgets), "ensemble_size": config.ensemble_size,
+                "eval_repeats": config.eval_repeats, "seed": config.seed}
+    source = source_name(reference.path)
     try:
-        frame = load_reference(reference.path, config.budgets)
-    except (ReferenceDataError, ValueError) as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
-    source = Path(reference.path).name
-    timings = {"load_s": time.perf_counter() - t0}
-    complete = [b for b in config.budgets if frame[f"val_accuracy_{b}"].notna().sum() == SPACE_SIZE]
-    model_cfg = SurrogateConfig(ensemble_size=config.ensemble_size, seed=config.seed)
-    fitted = {}
-    t0 = time.perf_counter()
-    for b in config.budgets:
-        known = frame.dropna(subset=[f"val_accuracy_{b}"])
-        if b in complete or len(known) < 6:
-            continue  # measured everywhere (full NB101 file) -- or too little to fit
-        data = known[["arch_hash", "matrix", "ops"]].assign(value=known[f"val_accuracy_{b}"].to_numpy())
-        fitted[Target("val_accuracy", b)] = fit_target(
-            Target("val_accuracy", b), data, Path(artifacts.models_dir) / "cifar10", config=model_cfg,
-            shape=CIFAR10_SHAPE, n_repeats=config.eval_repeats, seed=config.seed, data_info={"source": reference.path})
-    timings["fit_s"] = time.perf_counter() - t0
-    version = ",".join(f"{t.name}={f.directory.name}" for t, f in sorted(fitted.items(), key=lambda kv: kv[0].budget))
-    version = f"{source}:{len(frame)}:{version}"
-    with store.connect(read_only=True) as conn:
-        reuse = db.get_meta(conn, "reference_version") == version and db.table_count(conn, "reference_predictions")
-    if not reuse:
+        with store.connect(read_only=True) as conn:
+            n_space = db.table_count(conn, "architectures")
+            stored, summary = db.read_reference_state(conn)
+        fingerprint = reference_fingerprint(reference.path, settings, n_space)
+    except OSError as exc:
+        raise Failure(description=f"NB101 reference {reference.path}: {exc.strerror or exc}; set NAS_ASSETS_NB101 to "
+                                  "an NB101 .json export or .tfrecord, or unset it for the shipped 20k cells",
+                      allow_retries=False) from None
+    reused = stored == fingerprint
+    if not reused:
         t0 = time.perf_counter()
+        try:
+            frame = (load_shipped_reference(config.budgets) if reference.path is None
+                     else load_reference(reference.path, config.budgets))
+        except (ReferenceDataError, ValueError) as exc:
+            raise Failure(description=str(exc), allow_retries=False) from None
+        load_s = time.perf_counter() - t0
         with store.connect(read_only=True) as conn:
             hashes, arrays = db.read_padded_space(conn)
-        models = {t: f.surrogate.set_nthread(os.cpu_count() or 1) for t, f in fitted.items()}
-        predictions = predict_many(models, *arrays)
-        measured = frame.set_index("arch_hash")
-        parts = []
-        for b in config.budgets:
-            if b in complete:
-                mean = measured[f"val_accuracy_{b}"].reindex(hashes).to_numpy()
-                std = np.zeros(len(hashes))
-            elif Target("val_accuracy", b) in predictions:
-                mean, std = predictions[Target("val_accuracy", b)]
-            else:
-                continue
-            parts.append(pd.DataFrame({"arch_hash": hashes, "budget": b, "mean": mean, "std": std}))
-        timings["predict_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        landscape = build_reference_landscape(
+            frame, hashes, arrays, config.budgets, os.path.join(artifacts.models_dir, "cifar10"),
+            config=SurrogateConfig(ensemble_size=config.ensemble_size, seed=config.seed),
+            n_repeats=config.eval_repeats, seed=config.seed, source=source,
+            workers=config.workers or min(2, os.cpu_count() or 1), nthread=os.cpu_count() or 1)
+        summary = {
+            "source": source, "path": reference.path, "architectures_measured": len(frame),
+            "budgets_measured_everywhere": landscape.measured_everywhere, "quality": landscape.quality,
+            "mean_val_accuracy": {str(b): round(float(frame[f"val_accuracy_{b}"].mean()), 4) for b in config.budgets},
+            "load_s": round(load_s, 2), "fit_predict_s": round(time.perf_counter() - t0, 2),
+        }
         with store.connect() as conn:
-            db.write_reference(conn, _long_results(frame, config.budgets, source),
-                               pd.concat(parts, ignore_index=True), version)
-    quality = "\n".join(
-        ["| budget | n | τ (pooled) | ρ | R² |", "|---|---|---|---|---|"]
-        + [f"| {t.budget} | {f.evaluation['n_train']} | {f.evaluation['pooled']['kendall_tau']:.3f} | "
-           f"{f.evaluation['pooled']['spearman_rho']:.3f} | {f.evaluation['pooled']['r2']:.3f} |"
-           for t, f in sorted(fitted.items(), key=lambda kv: kv[0].budget)])
-    means = {b: round(float(frame[f"val_accuracy_{b}"].mean()), 4) for b in config.budgets}
-    context.log.info(f"CIFAR-10 reference: {len(frame)} architectures from {reference.path}; reused={bool(reuse)}")
+            db.write_reference(conn, landscape.results, landscape.predictions, fingerprint, summary)
+    context.log.info(f"CIFAR-10 reference: {summary['architectures_measured']} architectures from {source}; "
+                     f"reused={reused}")
     return MaterializeResult(metadata={
         "available": True,
-        "source": MetadataValue.path(reference.path),
-        "architectures_measured": len(frame),
-        "budgets_measured_everywhere": str(complete),
-        "mean_val_accuracy": MetadataValue.json(means),
-        "surrogate_quality": MetadataValue.md(quality),
-        "reused_predictions": bool(reuse),
-        **{k: round(v, 2) for k, v in timings.items()},
+        "source": source,
+        "path": MetadataValue.path(reference.path) if reference.path else "shipped with the package",
+        "fingerprint": fingerprint,
+        "architectures_measured": summary["architectures_measured"],
+        "budgets_measured_everywhere": str(summary["budgets_measured_everywhere"]),
+        "mean_val_accuracy": MetadataValue.json(summary["mean_val_accuracy"]),
+        "surrogate_quality": MetadataValue.md(_quality_markdown(summary["quality"])),
+        "kendall_tau": MetadataValue.json({b: round(q.get("kendall_tau", float("nan")), 4)
+                                           for b, q in summary["quality"].items()}),
+        "reused": reused,
+        "load_s": summary["load_s"], "fit_predict_s": summary["fit_predict_s"],
     })

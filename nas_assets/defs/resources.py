@@ -11,6 +11,8 @@ from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
 from nas_assets.core import store
+from nas_assets.core.results import LEGACY_PROTOCOL, TrainingProtocol
+from nas_assets.train.config import TrainConfig
 
 
 class StoreResource(ConfigurableResource):
@@ -64,6 +66,11 @@ class TrainingSetupResource(ConfigurableResource):
 
     runs_dir: str = Field(description="Result files, checkpoints and job logs (a shared file system for SLURM).")
     budgets: list[int] = Field(default=[4, 12, 36, 108], description="Epochs at which metrics are recorded.")
+    protocol: TrainingProtocol = Field(
+        default=TrainConfig.protocol,
+        description="'nb101': each budget is its own run with its own cosine schedule (NAS-Bench-101); "
+                    "'snapshot': one run of the largest budget, measured at the smaller ones on the way (cheaper).",
+    )
     recipe: str = Field(default="sgd", description="'sgd' (the report's) or 'nb101' (RMSProp, cosine).")
     lr: Optional[float] = Field(default=None, description="Per-process learning rate (None: the recipe's).")
     batch_size: int = Field(default=256, description="Per-process batch size.")
@@ -81,6 +88,8 @@ class TrainingSetupResource(ConfigurableResource):
 
         basis = {k: getattr(self, k) for k in ("budgets", "recipe", "lr", "batch_size", "stem_channels", "num_stacks",
                                                "cells_per_stack", "seed", "augment")}
+        if self.protocol != LEGACY_PROTOCOL:  # snapshot runs keep the directories they had before protocols
+            basis["protocol"] = self.protocol
         basis.update(data=str(Path(data.path).resolve()), sensor=data.sensor, s1=data.s1_transform, stats=data.stats)
         return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -88,7 +97,7 @@ class TrainingSetupResource(ConfigurableResource):
         return Path(self.runs_dir) / self.config_id(data)
 
     def train_args(self) -> list[str]:
-        args = ["--epochs", ",".join(str(b) for b in self.budgets), "--recipe", self.recipe,
+        args = ["--epochs", ",".join(str(b) for b in self.budgets), "--protocol", self.protocol, "--recipe", self.recipe,
                 "--batch-size", str(self.batch_size), "--stem-channels", str(self.stem_channels),
                 "--num-stacks", str(self.num_stacks), "--cells-per-stack", str(self.cells_per_stack),
                 "--seed", str(self.seed), "--precision", self.precision, "--progress-every", "10"]
@@ -108,7 +117,9 @@ class ArtifactsResource(ConfigurableResource):
 
 
 class ReferenceDataResource(ConfigurableResource):
-    """NAS-Bench-101 CIFAR-10 data for the reference landscape (the 1k JSON export or NB101's
-    ``nasbench_full.tfrecord`` / ``nasbench_only108.tfrecord``); unset = no CIFAR-10 columns."""
+    """NAS-Bench-101 CIFAR-10 data for the reference landscape: the 20,001 cells shipped with the
+    package by default, or a user's NB101 file (``nasbench_full.tfrecord`` /
+    ``nasbench_only108.tfrecord``, or a JSON export in the 1k format)."""
 
-    path: Optional[str] = Field(default=None, description="*.json or *.tfrecord; None leaves CIFAR-10 out of the report.")
+    path: Optional[str] = Field(default=None, description="*.json or *.tfrecord; None = the shipped 20,001 NB101 cells.")
+    enabled: bool = Field(default=True, description="False leaves CIFAR-10 out of the footprint report.")

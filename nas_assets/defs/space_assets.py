@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from nas_assets.core import store as db
 from nas_assets.core.sampling import sample_design
@@ -67,6 +67,22 @@ def architecture_space(config: ArchitectureSpaceConfig, store: StoreResource) ->
     )
 
 
+def _cifar10_measured_rows(hashes: np.ndarray, path: str | None) -> np.ndarray:
+    """Rows of the space whose cell NB101 measured on CIFAR-10 (shipped cells, or a user's file)."""
+    from nas_assets.core.nb101_data import ReferenceDataError, load_reference
+    from nas_assets.core.nb101_shipped import load_shipped_raw
+
+    try:
+        keys = load_shipped_raw()["key"] if path is None else load_reference(path)["arch_hash"]
+    except (ReferenceDataError, ValueError) as exc:
+        raise Failure(description=f"prefer_cifar10_measured: {exc}", allow_retries=False) from None
+    rows = np.flatnonzero(np.isin(hashes, keys.to_numpy(dtype=str)))
+    if rows.size == 0:
+        raise Failure(description=f"prefer_cifar10_measured: none of the reference's {len(keys)} cells is in the "
+                                  "space table", allow_retries=False)
+    return rows
+
+
 @asset(group_name="space", kinds={"duckdb"}, deps=[architecture_space])
 def sampled_architectures(
     context: AssetExecutionContext, config: DesignSettings, store: StoreResource
@@ -80,9 +96,11 @@ def sampled_architectures(
         if hashes.size == 0:
             raise RuntimeError(f"{store.path}: architectures table is empty; materialize architecture_space first.")
         fla = db.read_neighbour_index(conn, "fla", hashes.size)
-        design = sample_design(hashes, fla, design_config)
+        candidates = _cifar10_measured_rows(hashes, config.cifar10_reference_path) if config.prefer_cifar10_measured else None
+        design = sample_design(hashes, fla, design_config, candidates)
         db.write_sampled(conn, design)
-        db.set_meta(conn, "design", {"preset": config.preset, **asdict(design_config)})
+        db.set_meta(conn, "design", {"preset": config.preset, **asdict(design_config),
+                                     "prefer_cifar10_measured": config.prefer_cifar10_measured})
     keys = list(dict.fromkeys(design["arch_hash"]))
     existing = set(context.instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name))
     to_add = [k for k in keys if k not in existing]
@@ -100,7 +118,10 @@ def sampled_architectures(
             "per_stage": MetadataValue.json(
                 {s: {"visits": int(r["size"]), "new": int(r["sum"])} for s, r in stages.iterrows()}
             ),
-            "design": MetadataValue.json({"preset": config.preset, **asdict(design_config)}),
+            "design": MetadataValue.json({"preset": config.preset, **asdict(design_config),
+                                          "prefer_cifar10_measured": config.prefer_cifar10_measured}),
+            "initial_from": ("CIFAR-10 measured cells" + (f" ({len(candidates)})" if candidates is not None else "")
+                             if config.prefer_cifar10_measured else "the whole space"),
             "partitions_added": len(to_add),
             "partitions_removed": len(stale),
             "preview": MetadataValue.md(design.head(15).to_markdown(index=False)),

@@ -144,7 +144,7 @@ def footprint_markdown(report: ReportData) -> str:
         "| metric | " + " | ".join(cell(n) for n in names) + " |",
         "|---|" + "---:|" * len(names),
         "| fitness | "
-        + " | ".join([cell(report.fitness_label)] * len(ours) + [cell(_published_fitness(report, n))
+        + " | ".join([cell(report.label_of(n)) for n in ours] + [cell(_published_fitness(report, n))
                                                                  for n in theirs])
         + " |",
     ]
@@ -185,7 +185,7 @@ def _footprint_table_html(report: ReportData, colors: Mapping[str, str]) -> str:
     head += [f'<th class="published">{html.escape(n)}</th>' for n in theirs]
     rows = [
         "<tr><th>fitness</th>"
-        + "".join(f"<td>{html.escape(report.fitness_label)}</td>" for _ in ours)
+        + "".join(f"<td>{html.escape(report.label_of(n))}</td>" for n in ours)
         + "".join(f'<td class="published">{html.escape(_published_fitness(report, n))}</td>' for n in theirs)
         + "</tr>"
     ]

@@ -17,15 +17,12 @@ from nas_assets.core.nb101_data import EvaluationData, ModelMetrics, ReferenceDa
 from tests.factories import nb101_tfrecord_from_json
 from nas_assets.core.space import CONV1X1, CONV3X3, LABEL_OPS, MAXPOOL3X3, ArchSpec
 
-REFERENCE_JSON = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "nb101_cifar10_1k.json"
 
 
 @pytest.fixture(scope="module")
-def reference_json() -> Path:
-    """The 1k export, read in place (same rule as conftest's ``reference``: fail when absent)."""
-    if not REFERENCE_JSON.exists():
-        pytest.fail(f"{REFERENCE_JSON} is missing: the tests need ../shared/reference beside the checkout")
-    return REFERENCE_JSON
+def reference_json(reference_path) -> Path:
+    """A 1k-format JSON export of the first 1,000 shipped cells (conftest writes it)."""
+    return Path(reference_path)
 
 
 def test_moved_names_are_re_exported():
@@ -193,8 +190,8 @@ def test_json_1k_loads_with_cifar10_anchors(reference_json):
         assert ArchSpec.from_strings(row["matrix"], row["ops"]).arch_hash == row["arch_hash"]
 
 
-def test_json_agrees_with_conftest_reference(reference):
-    ref = nd.load_reference(REFERENCE_JSON)
+def test_json_agrees_with_conftest_reference(reference, reference_json):
+    ref = nd.load_reference(reference_json)
     rows = reference["rows"]
     assert ref["arch_hash"].tolist() == [r["key"] for r in rows]
     assert ref["trainable_parameters"].tolist() == [r["params"] for r in rows]
@@ -216,3 +213,49 @@ def test_json_and_tfrecord_give_the_same_normalised_frame(reference_json, tmp_pa
     pd.testing.assert_frame_equal(from_json[same], from_tfrecord[same], check_exact=False, rtol=1e-12)
     assert from_tfrecord["test_accuracy_108"].tolist() == pytest.approx([0.9] * 20)
     assert from_json["test_accuracy_108"].isna().all()
+
+
+# ---------------------------------------------------------------------------- the shipped 20k
+
+
+def test_shipped_reference_is_the_nb101_20k_sample(shipped_raw):
+    """Every shipped hash is the NB101 hash of its shipped cell; values and sizes as published."""
+    from nas_assets.core.cost import CIFAR10_SHAPE, count_parameters
+    assert len(shipped_raw) == 20_001 and shipped_raw["key"].is_unique
+    # the sample is NB101's smallest md5 hashes: sorted keys
+    assert shipped_raw["key"].is_monotonic_increasing
+    keys = shipped_raw["key"].to_numpy(dtype=object)
+    matrices = np.stack(shipped_raw["adjacency"].to_numpy())
+    labels = np.stack(shipped_raw["operations"].to_numpy())
+    nd._verify_hashes(Path("shipped"), keys, matrices, labels, (labels != -3).sum(axis=1))
+    ref = nd.load_shipped_reference()
+    means = {b: ref[f"val_accuracy_{b}"].mean() for b in nd.BUDGETS}
+    assert means[108] == pytest.approx(0.9104, abs=5e-4) and means[36] == pytest.approx(0.8421, abs=5e-4)
+    assert means[4] == pytest.approx(0.2783, abs=5e-4)
+    assert ref[[f"val_accuracy_{b}" for b in nd.BUDGETS]].notna().all().all()
+    assert ref["training_time_108"].notna().all()
+    for i in np.random.default_rng(0).choice(len(ref), 25, replace=False):
+        row = ref.iloc[i]
+        spec = ArchSpec.from_strings(row["matrix"], row["ops"])
+        assert spec.arch_hash == row["arch_hash"]
+        assert count_parameters(spec, CIFAR10_SHAPE) == row["trainable_parameters"]
+
+
+def test_shipped_reference_fingerprint_is_stable_and_reads_from_package_data():
+    from nas_assets.core import nb101_shipped
+
+    assert nb101_shipped.shipped_fingerprint() == nb101_shipped.shipped_fingerprint()
+    assert len(nb101_shipped.shipped_fingerprint()) == 16
+    # a Traversable of the installed package, not a path climbing out of it
+    assert nb101_shipped.SHIPPED_REFERENCE.name == "nb101_cifar10_20k.npz"
+    assert nb101_shipped.SHIPPED_REFERENCE.is_file()
+
+
+def test_pack_and_unpack_cells_round_trip(space):
+    from nas_assets.core.nb101_shipped import pack_cells, unpack_cells
+
+    rows = np.random.default_rng(1).choice(len(space), 500, replace=False)
+    bits, labels = pack_cells(space.matrices[rows], space.labels[rows])
+    assert bits.shape == (500, 3) and bits.dtype == np.uint8
+    assert np.array_equal(unpack_cells(bits), space.matrices[rows])
+    assert np.array_equal(labels, space.labels[rows])

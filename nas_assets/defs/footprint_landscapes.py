@@ -1,0 +1,196 @@
+"""Which landscapes the footprint report compares, read from the store (no Dagster here).
+
+With the same fitness on both sides (a metric per side at one epoch budget):
+
+* **So2Sat (trained sample)** and **CIFAR-10 (design cells)**: the same cells -- the So2Sat
+  trained design -- with CIFAR-10's accuracy measured where NB101 has the cell and predicted
+  elsewhere; ruggedness along the same design walks, persistence over the same cells, sampled
+  local optima (k nearest sampled neighbours) on both, and So2Sat's count extrapolated from the
+  ratio and CIFAR-10's N-hat, as the authors did.
+* **So2Sat / CIFAR-10 (surrogate, full space)**: every cell predicted; exact local optima and N-hat.
+* **CIFAR-10 (NB101 measured cells)** beside **CIFAR-10 (surrogate on measured cells)**: the
+  truth where it is known and the surrogate's out-of-fold predictions of the same cells, so a
+  reader sees how much the surrogate smooths the landscape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from nas_assets.core import store as db
+from nas_assets.core.footprints import Landscape, extrapolate_optima, full_landscape, match_budgets, sampled_landscape
+from nas_assets.defs import footprint_queries as fq
+from nas_assets.defs import training_queries as q
+
+SO2SAT_SAMPLE, SO2SAT_FULL = "So2Sat (trained sample)", "So2Sat (surrogate, full space)"
+CIFAR_DESIGN, CIFAR_FULL = "CIFAR-10 (design cells)", "CIFAR-10 (surrogate, full space)"
+CIFAR_MEASURED, CIFAR_OOF = "CIFAR-10 (NB101 measured cells)", "CIFAR-10 (surrogate on measured cells)"
+
+
+class FootprintInputError(ValueError):
+    """The store cannot give the requested landscapes; the message says what to materialize."""
+
+
+@dataclass
+class Comparison:
+    """The landscapes and what the report says about how they were built."""
+
+    landscapes: list[Landscape]
+    fitness_labels: dict[str, str]
+    notes: list[str]
+    table1: pd.DataFrame
+    run_key: str
+    budget: int
+    cifar10_budget: int | None
+    best: tuple[str, float] | None = None
+    median: tuple[str, float] | None = None
+    per_class: pd.DataFrame | None = None
+    protocol: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _walks_fitness(walks: list[np.ndarray], hashes: np.ndarray, fitness: np.ndarray) -> list[np.ndarray]:
+    """Fitness along the design's walks; steps whose architecture has no measurement are dropped."""
+    lookup = pd.Series(fitness, index=hashes)
+    return [lookup.reindex(w).dropna().to_numpy() for w in walks]
+
+
+def _neighbours(conn: duckdb.DuckDBPyConnection, kind: str, n: int):
+    if kind == "fla":
+        return db.read_neighbour_index(conn, "fla", n)
+    from nas_assets.core.encoding import graph_edit_neighbour_index
+    from nas_assets.core.enumeration import enumerate_space
+
+    # rows follow arch_index (same enumeration); symmetrised so walks never reach a dead end
+    return graph_edit_neighbour_index(enumerate_space()).symmetrised()
+
+
+def _label(side: str, metric: str, budget: int) -> str:
+    return f"{side} {metric} @ {budget} epochs"
+
+
+def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str) -> Comparison:
+    """Build every landscape of the report from the store (see the module docstring).
+
+    Args:
+        conn: a read-only connection to the store.
+        config: a ``FootprintConfig`` (metric, cifar10_metric, budget, cifar10_budget,
+            neighbourhood, n_walks, walk_length, estimator_repeats, seed).
+        store_path: named in error messages.
+
+    Raises:
+        FootprintInputError: nothing trained, a budget not recorded, predictions missing.
+    """
+    run_key, run_keys = q.main_run_key(conn)
+    if run_key is None:
+        raise FootprintInputError(f"no trained architectures in {store_path}; train partitions first")
+    budgets, hashes, by_budget = fq.sampled_fitness(conn, run_key, config.metric)
+    if not budgets:
+        raise FootprintInputError(f"{config.metric} is not recorded for run key {run_key} in {store_path} "
+                                  "(test metrics need a data set with a test split)")
+    c_budgets = fq.reference_budgets(conn)
+    try:
+        budget, c_budget, match_note = match_budgets(budgets, c_budgets, config.budget, config.cifar10_budget)
+    except ValueError as exc:
+        raise FootprintInputError(str(exc)) from None
+    protocol = conn.execute("SELECT any_value(protocol) FROM training_runs WHERE run_key = ?",
+                            [run_key]).fetchall()[0][0] if "protocol" in _columns(conn, "training_runs") else None
+    label = _label("So2Sat", config.metric, budget)
+    labels: dict[str, str] = {}
+    notes = [f"database: {store_path}", match_note]
+    fitness = by_budget[budgets.index(budget)]
+    walks = fq.design_walks(conn)
+    codes = fq.fla_codes(conn, hashes)
+    landscapes = [sampled_landscape(SO2SAT_SAMPLE, label, fitness, by_budget, _walks_fitness(walks, hashes, fitness),
+                                    budgets=budgets, codes=codes, details={"protocol": protocol or "snapshot"})]
+    labels[SO2SAT_SAMPLE] = label
+    table1 = {SO2SAT_SAMPLE: fq.table1_row(conn, run_key, budget)}
+
+    n = db.table_count(conn, "architectures")
+    neighbours = _neighbours(conn, config.neighbourhood, n)
+    full = dict(n_walks=config.n_walks, walk_length=config.walk_length,
+                estimator_repeats=config.estimator_repeats, seed=config.seed)
+    if not db.table_count(conn, "surrogate_predictions"):
+        raise FootprintInputError(f"surrogate_predictions in {store_path} is empty; materialize surrogate_model "
+                                  "and surrogate_predictions first")
+    if config.metric.startswith("val_"):
+        p_budgets, predicted = fq.predicted_fitness(conn, "surrogate_predictions", config.metric)
+        if budget not in p_budgets:
+            raise FootprintInputError(f"surrogate_predictions has no {config.metric}@{budget} (has budgets {p_budgets}); "
+                                      f"add '{config.metric}@{budget}' to surrogate_model's targets")
+        landscapes.append(full_landscape(SO2SAT_FULL, label + " (predicted)", predicted[p_budgets.index(budget)],
+                                         neighbours, predicted, budgets=p_budgets, **full))
+        labels[SO2SAT_FULL] = label + " (predicted)"
+        table1[SO2SAT_FULL] = {"mean overall accuracy": float(predicted[p_budgets.index(budget)].mean())
+                               if config.metric == "val_overall_accuracy" else np.nan,
+                               "mean macro accuracy": float(predicted[p_budgets.index(budget)].mean())
+                               if config.metric == "val_macro_accuracy" else np.nan}
+    else:
+        notes.append(f"{SO2SAT_FULL}: left out -- {config.metric} has no surrogate (surrogates predict validation metrics)")
+
+    c_nhat = None
+    if c_budget is not None:
+        c_label = _label("CIFAR-10", config.cifar10_metric, c_budget)
+        design, measured = fq.reference_on_cells(conn, hashes, c_budgets)
+        if config.cifar10_metric == "test_accuracy":
+            raise FootprintInputError("cifar10_metric test_accuracy needs NB101's test accuracy on the design cells; "
+                                      "the stored reference has validation accuracy only (set NAS_ASSETS_NB101 to "
+                                      "nasbench_full.tfrecord) -- or use val_accuracy")
+        k = c_budgets.index(c_budget)
+        n_measured = int(measured[k].sum())
+        landscapes.append(sampled_landscape(
+            CIFAR_DESIGN, c_label, design[k], design, _walks_fitness(walks, hashes, design[k]), budgets=c_budgets,
+            codes=codes, details={"measured": n_measured, "predicted": int(len(hashes) - n_measured)}))
+        labels[CIFAR_DESIGN] = c_label + f" ({n_measured} measured, {len(hashes) - n_measured} predicted)"
+        table1[CIFAR_DESIGN] = {"mean overall accuracy": float(design[k].mean()), "mean macro accuracy": np.nan}
+        notes.append(f"{CIFAR_DESIGN}: the {len(hashes)} So2Sat cells, CIFAR-10 accuracy measured by NB101 on "
+                     f"{n_measured} and predicted by the reference surrogate on {len(hashes) - n_measured}")
+        cp_budgets, c_pred = fq.predicted_fitness(conn, "reference_predictions")
+        landscapes.append(full_landscape(CIFAR_FULL, c_label + " (predicted)", c_pred[cp_budgets.index(c_budget)],
+                                         neighbours, c_pred, budgets=cp_budgets, **full))
+        labels[CIFAR_FULL] = c_label + " (predicted)"
+        c_nhat = landscapes[-1].footprint.local_optima_estimate
+        table1[CIFAR_FULL] = {"mean overall accuracy": float(c_pred[cp_budgets.index(c_budget)].mean()),
+                              "mean macro accuracy": np.nan}
+        m_budgets, m_hashes, m_values = fq.reference_measured(conn, "val_accuracy")
+        if c_budget in m_budgets:
+            km = m_budgets.index(c_budget)
+            landscapes.append(sampled_landscape(CIFAR_MEASURED, c_label + " (measured)", m_values[km], m_values,
+                                                budgets=m_budgets))
+            labels[CIFAR_MEASURED] = c_label + f" (measured, {len(m_hashes)} cells)"
+            o_budgets, o_hashes, o_values = fq.reference_measured(conn, "predicted")
+            if o_budgets == m_budgets and len(o_hashes) == len(m_hashes):
+                landscapes.append(sampled_landscape(CIFAR_OOF, c_label + " (out-of-fold predictions)", o_values[km],
+                                                    o_values, budgets=o_budgets))
+                labels[CIFAR_OOF] = c_label + " (surrogate, out-of-fold)"
+        landscapes[0] = extrapolate_optima(landscapes[0], landscapes[1], c_nhat)
+    else:
+        notes.append("CIFAR-10: no NB101 reference in the store (materialize cifar10_reference); columns left out")
+
+    order = np.argsort(fitness)
+    best, median = hashes[order[-1]], hashes[order[len(order) // 2]]
+    per_class = fq.per_class_accuracy(conn, run_key, budget, [best, median])
+    per_class.columns = ["best", "median"]
+    notes += [f"So2Sat: run key {run_key} ({run_keys[run_key]} architectures trained), budget protocol "
+              f"{protocol or 'snapshot'}, budgets {budgets}, {len(hashes)} measured at every budget",
+              f"neighbourhood: {config.neighbourhood}; full landscapes: {config.n_walks} walks x {config.walk_length} "
+              f"steps, estimator {config.estimator_repeats} repeats, seed {config.seed}",
+              "sampled landscapes: ruggedness along the design's random walks; local optima = cells fitter than all "
+              "of their 10 nearest sampled cells (FLA Hamming distance); So2Sat's extrapolated count = "
+              "(So2Sat / CIFAR-10 sampled optima on the same cells) x CIFAR-10's N̂",
+              "published columns: the authors' numbers, each on its own fitness (see its header), not recomputed"]
+    for ls in landscapes:
+        if ls.kind == "full":
+            notes.append(f"{ls.name}: birthday-paradox estimate / exact local optima = {ls.details['estimate_over_exact']:.3f}")
+    return Comparison(landscapes, labels, notes, pd.DataFrame(table1).T, run_key, budget, c_budget,
+                      (best, float(fitness[order[-1]])), (median, float(fitness[order[len(order) // 2]])),
+                      per_class, protocol or "snapshot")
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                       [table]).fetchall()}
