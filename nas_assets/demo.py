@@ -21,6 +21,12 @@ from nas_assets.defs.definitions import ASSETS, CHECKS, defs
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 
 
+#: Footprint columns the demo prints (table `footprints` has them all), with short headers.
+DEMO_COLUMNS = {"n_architectures": "cells", "mean_fitness": "mean", "fitness_std": "std",
+                "autocorrelation": "rho(1)", "local_optima": "optima", "local_optima_estimate": "N_hat",
+                "knn_local_optima": "10NN_optima", "local_optima_extrapolated": "optima_extrap",
+                "positive_persistence": "P+(25)", "negative_persistence": "P-(25)"}
+
 #: the console shows this script's lines; every event is still in the instance (and the UI)
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -66,14 +72,19 @@ def main() -> int:
     with db.connect(store, read_only=True) as conn:
         summary = q.results_summary(conn)
         footprints = conn.execute("""
-            PIVOT (SELECT landscape, metric, value FROM footprints
-                   WHERE metric IN ('mean_fitness', 'fitness_std', 'ruggedness_tau', 'local_optima',
-                                    'positive_persistence', 'negative_persistence'))
-            ON metric USING first(value) GROUP BY landscape ORDER BY landscape""").df()
+            PIVOT (SELECT landscape, metric, value FROM footprints WHERE metric IN ({}))
+            ON metric USING first(value) GROUP BY landscape ORDER BY landscape""".format(
+            ", ".join(f"'{m}'" for m in DEMO_COLUMNS))).df()
+        fitness = conn.execute("SELECT DISTINCT landscape, fitness FROM footprints ORDER BY landscape").fetchall()
     print(f"\ndone in {time.perf_counter() - t_start:.0f} s: {summary['architectures']} architectures trained; "
           f"mean val macro accuracy {summary['mean_val_macro_accuracy']}, overall {summary['mean_val_overall_accuracy']}")
-    with pd.option_context("display.width", 160, "display.max_columns", 10, "display.float_format", "{:.4g}".format):
-        print(f"\nfootprints (table `footprints`):\n{footprints.set_index('landscape').to_string()}\n")
+    table = footprints.set_index("landscape").reindex(columns=list(DEMO_COLUMNS)).rename(columns=DEMO_COLUMNS)
+    with pd.option_context("display.width", 200, "display.max_columns", 12, "display.float_format", "{:.4g}".format):
+        print(f"\nfootprints (table `footprints`; n/a = not defined for that landscape):\n{table.to_string()}\n")
+    print("fitness of each landscape:")
+    for name, label in fitness:
+        print(f"  {name:<40} {label}")
+    print()
     print(f"DuckDB store : {store}")
     print(f"  SQL        : .venv/bin/python -c \"import duckdb; print(duckdb.connect('{store}', read_only=True)"
           f".sql('SELECT * FROM results'))\"")

@@ -49,10 +49,11 @@ def fake_result(spec: ArchSpec, seed: int = 0, num_classes: int = 17, budgets=(4
 
 
 def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "testrunkey000001", seed: int = 0,
-                       walks: int = 0, walk_length: int = 8) -> list[str]:
+                       walks: int = 0, walk_length: int = 8, include: list[str] | None = None) -> list[str]:
     """Write training rows straight into a store holding the space (no training): ``n`` random
-    cells plus ``walks`` FLA random walks recorded as the design's walks; accuracy grows with the
-    cell's parameter count (a learnable landscape), per-class rows included.
+    cells (the first ones replaced by the hashes in ``include``) plus ``walks`` FLA random walks
+    recorded as the design's walks; accuracy grows with the cell's parameter count (a learnable
+    landscape), per-class rows included.
 
     Returns:
         The hashes written, sample first, then the walks' cells.
@@ -66,6 +67,11 @@ def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "
     with duckdb.connect(str(store_path)) as conn:
         total = conn.execute("SELECT count(*) FROM architectures").fetchall()[0][0]
         rows = list(rng.choice(total, n, replace=False))
+        if include:
+            wanted = conn.execute("SELECT arch_index FROM architectures WHERE arch_hash IN (SELECT unnest(?))",
+                                  [list(include)]).fetchall()
+            wanted_rows = [int(r[0]) for r in wanted]
+            rows = wanted_rows + [r for r in rows if r not in wanted_rows][: n - len(wanted_rows)]
         design = []
         if walks:
             index = db.read_neighbour_index(conn, "fla", total)

@@ -11,26 +11,50 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable, Literal, get_args
 
 from nas_assets.core.space import ArchSpec, InvalidSpecError
 
-SUPPORTED_SCHEMA_VERSIONS = {1}
+if TYPE_CHECKING:  # pandas only where frames are built: the training process imports this module
+    import pandas as pd
+
+#: 1: test metrics at the last budget only; 2: a ``test`` split in every budget record too.
+SUPPORTED_SCHEMA_VERSIONS = {1, 2}
 METRICS = ("overall_accuracy", "macro_accuracy", "kappa", "loss")
+#: How a run's budgets are trained. ``snapshot``: one run of the largest budget, measured at each
+#: budget epoch on the way (one cosine schedule over all epochs). ``nb101``: NAS-Bench-101's
+#: protocol, one independent run per budget, each with its own cosine schedule annealed to zero.
+TrainingProtocol = Literal["snapshot", "nb101"]
+PROTOCOLS: tuple[str, ...] = get_args(TrainingProtocol)
+#: What a record without a ``config.protocol`` (schema 1) measured.
+LEGACY_PROTOCOL = "snapshot"
 #: Config fields that change what a run measures (runtime knobs such as compile are left out).
-RUN_KEY_FIELDS = ("budgets", "recipe", "lr", "batch_size", "stem_channels", "num_stacks", "cells_per_stack", "augment", "seed")
+RUN_KEY_FIELDS = (
+    "budgets", "recipe", "lr", "batch_size", "stem_channels", "num_stacks", "cells_per_stack", "augment",
+    "seed", "protocol",
+)
 
 
 class ResultError(ValueError):
     """A result file that cannot be ingested; the message names the file and the field."""
 
 
+def protocol_of(record: dict) -> str:
+    """The record's training protocol (files written before protocols existed are snapshots)."""
+    return record.get("config", {}).get("protocol") or LEGACY_PROTOCOL
+
+
 def run_key(record: dict) -> str:
-    """Identity of a run configuration: 16 hex of md5 over the measuring config and the data."""
+    """Identity of a run configuration: 16 hex of md5 over the measuring config and the data.
+
+    The protocol enters the hashed basis only when it is not the legacy ``snapshot``, so every
+    run ingested before protocols existed keeps its key (and its rows are replaced, not doubled,
+    when its file is ingested again).
+    """
     config = record.get("config", {})
     basis = {k: config.get(k) for k in RUN_KEY_FIELDS}
+    if protocol_of(record) == LEGACY_PROTOCOL:
+        del basis["protocol"]
     basis["data"] = record.get("data", {}).get("name")
     basis["network"] = {k: record.get("network", {}).get(k) for k in ("in_channels", "num_classes", "input_size")}
     return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
@@ -103,6 +127,8 @@ def validate_result(record: Any, path: str | Path = "<record>") -> None:
     for key in ("trainable_parameters", "flops"):
         _require(isinstance(record.get(key), int) and record[key] > 0, path, f"{key} must be a positive integer")
     config = record.get("config", {})
+    _require(protocol_of(record) in PROTOCOLS, path,
+             f"config.protocol {config.get('protocol')!r} unknown (expected one of {list(PROTOCOLS)})")
     budgets = config.get("budgets")
     _require(isinstance(budgets, list) and budgets and all(isinstance(b, int) for b in budgets), path,
              "config.budgets must be a non-empty list of epochs")
@@ -116,6 +142,8 @@ def validate_result(record: Any, path: str | Path = "<record>") -> None:
         _check_split(r.get("train"), path, f"{where}.train", num_classes)
         _check_split(r.get("val"), path, f"{where}.val", num_classes)
         _check_metric(r.get("train_seconds"), path, f"{where}.train_seconds")
+        if r.get("test") is not None:  # schema 2; absent in schema 1 and without a test split
+            _check_split(r["test"], path, f"{where}.test", num_classes)
     test = record.get("test")
     if test is not None:
         _check_split(test, path, "test", num_classes)
@@ -136,6 +164,7 @@ def result_rows(record: dict, path: str | Path = "") -> dict[str, list[dict]]:
         "dataset": record["data"].get("name"),
         "seed": config.get("seed"),
         "recipe": config.get("recipe"),
+        "protocol": protocol_of(record),
         "max_epochs": final_epoch,
         "params": record["trainable_parameters"],
         "flops": record["flops"],
@@ -159,10 +188,11 @@ def result_rows(record: dict, path: str | Path = "") -> dict[str, list[dict]]:
         for split in ("train", "val"):
             for m in METRICS:
                 row[f"{split}_{m}"] = r[split][m]
+        budget_test = _budget_test(r, test, final_epoch)
         for m in METRICS:
-            row[f"test_{m}"] = test.get(m) if r["epoch"] == final_epoch and test else None
+            row[f"test_{m}"] = budget_test.get(m)
         budgets.append(row)
-        test_pc = test.get("per_class_accuracy") if r["epoch"] == final_epoch and test else None
+        test_pc = budget_test.get("per_class_accuracy")
         for k, (tr, va) in enumerate(zip(r["train"]["per_class_accuracy"], r["val"]["per_class_accuracy"])):
             classes.append({
                 "arch_hash": arch_hash, "run_key": key, "epoch": r["epoch"], "class_index": k,
@@ -171,8 +201,17 @@ def result_rows(record: dict, path: str | Path = "") -> dict[str, list[dict]]:
     return {"training_runs": [run], "budget_metrics": budgets, "class_metrics": classes}
 
 
+def _budget_test(budget: dict, test: dict, final_epoch: int) -> dict:
+    """A budget's test split: its own (schema 2), else the run's test at the final budget (schema 1)."""
+    if budget.get("test"):
+        return budget["test"]
+    return test if budget["epoch"] == final_epoch else {}
+
+
 def result_frames(records: Iterable[tuple[dict, str | Path]]) -> dict[str, pd.DataFrame]:
     """Concatenated rows of many (record, path) pairs, one DataFrame per table."""
+    import pandas as pd
+
     tables: dict[str, list[dict]] = {"training_runs": [], "budget_metrics": [], "class_metrics": []}
     for record, path in records:
         for name, rows in result_rows(record, path).items():

@@ -43,8 +43,8 @@ TABLES: dict[str, str] = {
     ),
     "training_runs": (
         "arch_hash VARCHAR NOT NULL, run_key VARCHAR NOT NULL, dataset VARCHAR, seed INTEGER, recipe VARCHAR, "
-        "max_epochs INTEGER, params BIGINT, flops BIGINT, train_seconds DOUBLE, eval_seconds DOUBLE, "
-        "images_per_second DOUBLE, world_size INTEGER, device VARCHAR, hostname VARCHAR, slurm_job_id VARCHAR, "
+        "protocol VARCHAR, max_epochs INTEGER, params BIGINT, flops BIGINT, train_seconds DOUBLE, "
+        "eval_seconds DOUBLE, images_per_second DOUBLE, world_size INTEGER, device VARCHAR, hostname VARCHAR, slurm_job_id VARCHAR, "
         "launcher VARCHAR, test_overall_accuracy DOUBLE, test_macro_accuracy DOUBLE, test_kappa DOUBLE, "
         "config VARCHAR, result_path VARCHAR, ingested_at TIMESTAMP DEFAULT current_timestamp, "
         "PRIMARY KEY (arch_hash, run_key)"
@@ -66,7 +66,7 @@ TABLES: dict[str, str] = {
     # the CIFAR-10 reference landscape: NB101's measured accuracies and a surrogate over the space
     "reference_results": (
         "arch_hash VARCHAR NOT NULL, budget INTEGER NOT NULL, val_accuracy DOUBLE, test_accuracy DOUBLE, "
-        "source VARCHAR NOT NULL, PRIMARY KEY (arch_hash, budget)"
+        "source VARCHAR NOT NULL, predicted DOUBLE, PRIMARY KEY (arch_hash, budget)"
     ),
     "reference_predictions": (
         "arch_hash VARCHAR NOT NULL, budget INTEGER NOT NULL, mean DOUBLE NOT NULL, std DOUBLE NOT NULL"
@@ -149,6 +149,24 @@ def _check_or_init(conn: duckdb.DuckDBPyConnection, path: Path, read_only: bool)
     if missing and not read_only:
         for name in missing:
             conn.execute(f"CREATE TABLE {name} ({TABLES[name]})")
+    if not read_only:
+        _add_missing_columns(conn, tables)
+
+
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> None:
+    """Give tables of an older store the nullable columns added since (e.g. ``training_runs.protocol``).
+
+    Additive changes need no schema-version bump: old rows read NULL there, old readers ignore
+    the column. Only name and type are added; constraints of later columns cannot apply to old rows.
+    """
+    for name in tables & TABLES.keys():
+        have = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+            "AND table_name = ?", [name]).fetchall()}
+        for column in re.split(r",\s*(?![^()]*\))", TABLES[name]):  # commas outside PRIMARY KEY (a, b)
+            col_name, col_type = column.split()[:2]
+            if col_name.upper() not in ("PRIMARY", "UNIQUE") and col_name not in have:
+                conn.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {col_name} {col_type}")
 
 
 @contextmanager
@@ -284,16 +302,26 @@ def write_predictions(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame, vers
 
 
 def write_reference(conn: duckdb.DuckDBPyConnection, results: pd.DataFrame, predictions: pd.DataFrame,
-                    version: str) -> None:
+                    version: str, summary: dict | None = None) -> None:
     """Replace the CIFAR-10 reference landscape (measured rows and whole-space predictions) and
-    record its version, in one transaction."""
+    record its version (the source fingerprint) and summary, in one transaction."""
     _check_columns(results, ["arch_hash", "budget", "val_accuracy", "test_accuracy", "source"], "reference_results")
     _check_columns(predictions, ["arch_hash", "budget", "mean", "std"], "reference_predictions")
     with transaction(conn):
         for table, frame in (("reference_results", results), ("reference_predictions", predictions)):
-            conn.execute(f"DELETE FROM {table}")
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"CREATE TABLE {table} ({TABLES[table]})")
             _insert(conn, table, frame)
         set_meta(conn, "reference_version", version)
+        set_meta(conn, "reference_summary", summary or {})
+
+
+def read_reference_state(conn: duckdb.DuckDBPyConnection) -> tuple[str | None, dict]:
+    """The stored reference landscape's version and summary; (None, {}) when none is stored."""
+    if not table_count(conn, "reference_predictions"):
+        return None, {}
+    summary = get_meta(conn, "reference_summary")
+    return get_meta(conn, "reference_version"), json.loads(summary) if summary else {}
 
 
 def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> int:

@@ -47,12 +47,18 @@ class DesignSettings(Config):
         default=None, description="Stage (c) new neighbours added around sampled points (overrides the preset)."
     )
     seed: Optional[int] = Field(default=None, description="RNG seed (preset default 42).")
-    prefer_cifar10_measured: bool = Field(
-        default=False, description="Draw the initial sample from the cells NB101 measured on CIFAR-10 (the shipped "
-                                   "20,001, or those of `cifar10_reference_path`), so a small design compares with "
-                                   "CIFAR-10 on measured values; walks and local search still roam the whole space.")
+    prefer_cifar10_measured: Optional[bool] = Field(
+        default=None, description="Draw the initial sample from the cells NB101 measured on CIFAR-10 (the shipped "
+                                  "20,001, or those of `cifar10_reference_path`), so a small design compares with "
+                                  "CIFAR-10 on measured values; walks and local search still roam the whole space. "
+                                  "None = the preset's choice: on for 'demo', off for 'paper'.")
     cifar10_reference_path: Optional[str] = Field(
         default=None, description="NB101 file whose cells prefer_cifar10_measured draws from; None = the shipped cells.")
+
+    def prefers_cifar10_measured(self) -> bool:
+        if self.prefer_cifar10_measured is not None:
+            return self.prefer_cifar10_measured
+        return self.preset == "demo"
 
     def design(self) -> DesignConfig:
         base = PRESETS[self.preset]

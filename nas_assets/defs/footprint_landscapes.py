@@ -135,13 +135,23 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
     c_nhat = None
     if c_budget is not None:
         c_label = _label("CIFAR-10", config.cifar10_metric, c_budget)
-        design, measured = fq.reference_on_cells(conn, hashes, c_budgets)
         if config.cifar10_metric == "test_accuracy":
-            raise FootprintInputError("cifar10_metric test_accuracy needs NB101's test accuracy on the design cells; "
-                                      "the stored reference has validation accuracy only (set NAS_ASSETS_NB101 to "
-                                      "nasbench_full.tfrecord) -- or use val_accuracy")
+            # NB101's test accuracy has no surrogate: only a reference measured on every cell has it everywhere
+            cp_budgets, c_pred = fq.measured_everywhere(conn, "test_accuracy")
+            if c_budget not in cp_budgets:
+                raise FootprintInputError(
+                    f"cifar10_metric test_accuracy @ {c_budget} needs NB101's test accuracy on every cell (set "
+                    f"NAS_ASSETS_NB101 to nasbench_full.tfrecord); the stored reference has it at budgets "
+                    f"{cp_budgets or 'none'} -- or use val_accuracy")
+            design = c_pred[:, fq.arch_indices(conn, hashes)]
+            measured = np.ones_like(design, dtype=bool)
+            c_budgets = cp_budgets
+        else:
+            design, measured = fq.reference_on_cells(conn, hashes, c_budgets)
+            cp_budgets, c_pred = fq.predicted_fitness(conn, "reference_predictions")
         k = c_budgets.index(c_budget)
         n_measured = int(measured[k].sum())
+        design_index = len(landscapes)
         landscapes.append(sampled_landscape(
             CIFAR_DESIGN, c_label, design[k], design, _walks_fitness(walks, hashes, design[k]), budgets=c_budgets,
             codes=codes, details={"measured": n_measured, "predicted": int(len(hashes) - n_measured)}))
@@ -149,25 +159,24 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
         table1[CIFAR_DESIGN] = {"mean overall accuracy": float(design[k].mean()), "mean macro accuracy": np.nan}
         notes.append(f"{CIFAR_DESIGN}: the {len(hashes)} So2Sat cells, CIFAR-10 accuracy measured by NB101 on "
                      f"{n_measured} and predicted by the reference surrogate on {len(hashes) - n_measured}")
-        cp_budgets, c_pred = fq.predicted_fitness(conn, "reference_predictions")
         landscapes.append(full_landscape(CIFAR_FULL, c_label + " (predicted)", c_pred[cp_budgets.index(c_budget)],
                                          neighbours, c_pred, budgets=cp_budgets, **full))
         labels[CIFAR_FULL] = c_label + " (predicted)"
         c_nhat = landscapes[-1].footprint.local_optima_estimate
         table1[CIFAR_FULL] = {"mean overall accuracy": float(c_pred[cp_budgets.index(c_budget)].mean()),
                               "mean macro accuracy": np.nan}
-        m_budgets, m_hashes, m_values = fq.reference_measured(conn, "val_accuracy")
+        m_budgets, m_hashes, m_values = fq.reference_measured(conn, config.cifar10_metric)
         if c_budget in m_budgets:
             km = m_budgets.index(c_budget)
             landscapes.append(sampled_landscape(CIFAR_MEASURED, c_label + " (measured)", m_values[km], m_values,
                                                 budgets=m_budgets))
             labels[CIFAR_MEASURED] = c_label + f" (measured, {len(m_hashes)} cells)"
             o_budgets, o_hashes, o_values = fq.reference_measured(conn, "predicted")
-            if o_budgets == m_budgets and len(o_hashes) == len(m_hashes):
+            if config.cifar10_metric == "val_accuracy" and o_budgets == m_budgets and len(o_hashes) == len(m_hashes):
                 landscapes.append(sampled_landscape(CIFAR_OOF, c_label + " (out-of-fold predictions)", o_values[km],
                                                     o_values, budgets=o_budgets))
                 labels[CIFAR_OOF] = c_label + " (surrogate, out-of-fold)"
-        landscapes[0] = extrapolate_optima(landscapes[0], landscapes[1], c_nhat)
+        landscapes[0] = extrapolate_optima(landscapes[0], landscapes[design_index], c_nhat)
     else:
         notes.append("CIFAR-10: no NB101 reference in the store (materialize cifar10_reference); columns left out")
 

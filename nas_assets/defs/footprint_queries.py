@@ -128,3 +128,24 @@ def fla_codes(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray) -> np.ndarray
         raise LookupError(f"{len(hashes) - len(cells)} sampled cells are not in the architectures table")
     matrices, labels, _ = padded_arrays(cells["matrix"].tolist(), cells["ops"].tolist())
     return encode_fla_batch(matrices, labels)
+
+
+def arch_indices(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray) -> np.ndarray:
+    """``arch_index`` of each given hash, in the given order."""
+    lookup = conn.execute("SELECT arch_hash, arch_index FROM architectures WHERE arch_hash IN (SELECT unnest(?))",
+                          [list(map(str, hashes))]).df().set_index("arch_hash")["arch_index"]
+    return lookup.reindex(list(map(str, hashes))).to_numpy(dtype=np.int64)
+
+
+def measured_everywhere(conn: duckdb.DuckDBPyConnection, column: str) -> tuple[list[int], np.ndarray]:
+    """Budgets at which the reference measured ``column`` on every cell of the space, and those
+    values as (n_budgets, N) in ``arch_index`` order (empty when no budget is complete)."""
+    n = int(conn.execute("SELECT count(*) FROM architectures").fetchall()[0][0])
+    long = conn.execute(f"""SELECT a.arch_index, r.budget, r.{column} AS value FROM reference_results r
+                            JOIN architectures a USING (arch_hash) WHERE r.{column} IS NOT NULL""").df()
+    budgets = sorted(int(b) for b, g in long.groupby("budget") if len(g) == n)
+    out = np.full((len(budgets), n), np.nan)
+    for k, b in enumerate(budgets):
+        part = long[long["budget"] == b]
+        out[k, part["arch_index"].to_numpy()] = part["value"].to_numpy()
+    return budgets, out

@@ -96,11 +96,11 @@ def sampled_architectures(
         if hashes.size == 0:
             raise RuntimeError(f"{store.path}: architectures table is empty; materialize architecture_space first.")
         fla = db.read_neighbour_index(conn, "fla", hashes.size)
-        candidates = _cifar10_measured_rows(hashes, config.cifar10_reference_path) if config.prefer_cifar10_measured else None
+        candidates = _cifar10_measured_rows(hashes, config.cifar10_reference_path) if config.prefers_cifar10_measured() else None
         design = sample_design(hashes, fla, design_config, candidates)
         db.write_sampled(conn, design)
         db.set_meta(conn, "design", {"preset": config.preset, **asdict(design_config),
-                                     "prefer_cifar10_measured": config.prefer_cifar10_measured})
+                                     "prefer_cifar10_measured": config.prefers_cifar10_measured()})
     keys = list(dict.fromkeys(design["arch_hash"]))
     existing = set(context.instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name))
     to_add = [k for k in keys if k not in existing]
@@ -119,9 +119,9 @@ def sampled_architectures(
                 {s: {"visits": int(r["size"]), "new": int(r["sum"])} for s, r in stages.iterrows()}
             ),
             "design": MetadataValue.json({"preset": config.preset, **asdict(design_config),
-                                          "prefer_cifar10_measured": config.prefer_cifar10_measured}),
+                                          "prefer_cifar10_measured": config.prefers_cifar10_measured()}),
             "initial_from": ("CIFAR-10 measured cells" + (f" ({len(candidates)})" if candidates is not None else "")
-                             if config.prefer_cifar10_measured else "the whole space"),
+                             if config.prefers_cifar10_measured() else "the whole space"),
             "partitions_added": len(to_add),
             "partitions_removed": len(stale),
             "preview": MetadataValue.md(design.head(15).to_markdown(index=False)),

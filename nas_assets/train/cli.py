@@ -3,7 +3,7 @@
 Examples:
     python -m nas_assets.train --arch 0110...:input,conv3x3-bn-relu,...,output --data data/so2sat --out runs/
     python -m nas_assets.train --arch <hash> --store data/nas_assets.duckdb --data DIR --out DIR \
-        --epochs 4,12,36,108 --devices 4 --accelerator gpu
+        --epochs 4,12,36,108 --protocol nb101 --devices 4 --accelerator gpu
     srun python -m nas_assets.train ... --devices 4 --num-nodes 1    # ranks from SLURM
 """
 
@@ -51,6 +51,9 @@ def resolve_arch(text: str, store: str | None = None) -> ArchSpec:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nas_assets.core.results import PROTOCOLS
+    from nas_assets.train.config import TrainConfig
+
     p = argparse.ArgumentParser(
         prog="python -m nas_assets.train",
         description="Train one NAS-Bench-101 architecture on So2Sat LCZ42 (or a synthetic So2Sat-format dataset).",
@@ -65,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensor", default="fusion", choices=["fusion", "s1", "s2"], help="input bands (default fusion: 18)")
     p.add_argument("--s1-transform", default="signed_log", choices=["signed_log", "clip"], help="S1 heavy-tail treatment")
     p.add_argument("--stats", default="train", choices=["train", "spec"], help="z-score statistics source")
-    p.add_argument("--epochs", default="4,12,36,108", help="budget epochs, comma-separated (trains to the largest)")
+    p.add_argument("--epochs", default="4,12,36,108", help="budget epochs, comma-separated")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=TrainConfig.protocol,
+                   help="nb101: one independent run per budget, each with its own cosine schedule; snapshot: "
+                        "one run of the largest budget, measured at the smaller ones on the way "
+                        f"(default {TrainConfig.protocol})")
     p.add_argument("--recipe", default="sgd", choices=["sgd", "nb101"], help="sgd (report) or nb101 (RMSProp, cosine)")
     p.add_argument("--lr", type=float, help="per-process learning rate (default: the recipe's)")
     p.add_argument("--batch-size", type=int, default=256, help="per-process batch (default 256)")
@@ -93,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = resolve_arch(args.arch, args.store)
         budgets = tuple(int(b) for b in args.epochs.split(",") if b.strip())
         config = TrainConfig(
-            budgets=budgets, recipe=args.recipe, lr=args.lr, batch_size=args.batch_size,
+            budgets=budgets, protocol=args.protocol, recipe=args.recipe, lr=args.lr,
+            batch_size=args.batch_size,
             stem_channels=args.stem_channels, num_stacks=args.num_stacks, cells_per_stack=args.cells_per_stack,
             augment=not args.no_augment, seed=args.seed, precision=args.precision, compile=args.compile,
         )

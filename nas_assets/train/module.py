@@ -1,5 +1,8 @@
 """The LightningModule: steps, optimisers, exact metrics at every budget epoch, resumable state.
 
+One module is one training run (``config.epochs`` epochs, one cosine schedule over them); the
+``nb101`` protocol builds one per budget (see :meth:`TrainConfig.runs`).
+
 Metrics are computed from confusion matrices summed over all processes, so under DDP they
 describe the whole split, not rank 0's shard. Budget records travel inside checkpoints, so a
 resumed run ends with each budget recorded exactly once.
@@ -34,7 +37,7 @@ class NB101Module(L.LightningModule):
         steps_per_epoch: optimiser steps per epoch for this process (for the per-step schedule).
         world_size: number of processes (for linear LR scaling).
         eval_sets: split name -> callable yielding this process's evaluation batches; ``val``
-            is evaluated at every budget, ``test`` at the last one.
+            and ``test`` are evaluated at every budget.
         checkpoint: optional callable(epoch, is_budget) that saves a checkpoint; called after
             the budget's metrics are recorded so the checkpoint contains them.
     """
@@ -58,7 +61,6 @@ class NB101Module(L.LightningModule):
         self.eval_sets = eval_sets or {}
         self.checkpoint = checkpoint
         self.budget_records: list[dict] = []
-        self.test_record: dict | None = None
         self.train_seconds = 0.0
         self.eval_seconds = 0.0
         self.samples_seen = 0
@@ -116,10 +118,9 @@ class NB101Module(L.LightningModule):
             started = time.perf_counter()
             train = self._reduce(self._train_confusion, self._train_loss_t, self._train_count)
             record = {"epoch": epoch, "train_seconds": self.train_seconds, "train": train}
-            if "val" in self.eval_sets:
-                record["val"] = self.evaluate("val")
-            if epoch == self.config.epochs and "test" in self.eval_sets:
-                self.test_record = {"epoch": epoch, **self.evaluate("test")}
+            for split in ("val", "test"):  # test too: NB101 and the footprint authors use it per budget
+                if split in self.eval_sets:
+                    record[split] = self.evaluate(split)
             self.eval_seconds += time.perf_counter() - started
             record["eval_seconds"] = time.perf_counter() - started
             self.budget_records.append(record)
@@ -172,7 +173,6 @@ class NB101Module(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["nas_assets"] = {
             "budget_records": self.budget_records,
-            "test_record": self.test_record,
             "train_seconds": self.train_seconds,
             "eval_seconds": self.eval_seconds,
             "samples_seen": self.samples_seen,
@@ -181,7 +181,6 @@ class NB101Module(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("nas_assets", {})
         self.budget_records = list(state.get("budget_records", []))
-        self.test_record = state.get("test_record")
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.eval_seconds = float(state.get("eval_seconds", 0.0))
         self.samples_seen = int(state.get("samples_seen", 0))

@@ -3,6 +3,11 @@
 Data come in as in-memory arrays (:class:`ArrayData`), so So2Sat caches, the digits test and
 anything else go through the same path. Under DDP every process runs this; only global rank 0
 writes files (checkpoints through Lightning, the result JSON atomically).
+
+A ``snapshot`` configuration is one Trainer.fit; an ``nb101`` one is a Trainer.fit per budget,
+shortest first, each in ``<checkpoint_dir>/budget-NNN/`` (its ``last.ckpt``, then its
+``record.json`` once finished), so a killed job skips the finished budgets and continues the
+unfinished one from its ``last.ckpt``.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from nas_assets.train.config import TrainConfig
 from nas_assets.train.module import NB101Module
 from nas_assets.train.network import NB101Network, count_trainable
 from nas_assets.train.progress import ProgressLogger
+from nas_assets.train.reporting import is_global_rank_zero
 
-RESULT_SCHEMA_VERSION = 1
+#: 2: a ``test`` split in every budget record and ``config.protocol`` (see core.results).
+RESULT_SCHEMA_VERSION = 2
 ToFloat = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -129,6 +136,65 @@ def result_path(out_dir: Path, spec: ArchSpec) -> Path:
     return Path(out_dir) / f"{spec.arch_hash}.json"
 
 
+@dataclass
+class RunOutcome:
+    """What one training run (one Trainer.fit) measured.
+
+    Attributes:
+        budgets: its per-budget records (train/val/test metrics), ascending.
+        train_seconds, eval_seconds: time spent training and evaluating.
+        samples_seen: training samples this process saw.
+        resumed_from: the ``last.ckpt`` it continued from, if any.
+    """
+
+    budgets: list[dict]
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    samples_seen: int = 0
+    resumed_from: str | None = None
+
+
+@dataclass
+class PlannedRun:
+    """One training run of a configuration and what earlier processes left of it.
+
+    Attributes:
+        config: the run's own configuration (one budget per run under ``nb101``).
+        ckpt_dir: where its ``last.ckpt`` goes.
+        record_path: where its outcome is saved once finished (``nb101``; None for a snapshot
+            run, whose budget records travel inside its checkpoints).
+        finished: its outcome, when an earlier process finished it.
+        resume_from: the ``last.ckpt`` to continue from, when an earlier process started it.
+    """
+
+    config: TrainConfig
+    ckpt_dir: Path
+    record_path: Path | None = None
+    finished: RunOutcome | None = None
+    resume_from: Path | None = None
+
+
+def plan_runs(config: TrainConfig, ckpt_dir: Path, resume: bool) -> list[PlannedRun]:
+    """The runs of ``config`` (see :meth:`TrainConfig.runs`), shortest first, with their state.
+
+    Decided once, before any training, so every DDP rank walks the same sequence of fits.
+    """
+    if config.protocol == "snapshot":
+        planned = [PlannedRun(config, ckpt_dir)]
+    else:
+        planned = []
+        for run in config.runs():
+            run_dir = ckpt_dir / f"budget-{run.epochs:03d}"
+            planned.append(PlannedRun(run, run_dir, record_path=run_dir / "record.json"))
+    if resume:
+        for run in planned:
+            if run.record_path is not None and run.record_path.exists():
+                run.finished = RunOutcome(**json.loads(run.record_path.read_text()))
+            elif (run.ckpt_dir / "last.ckpt").exists():
+                run.resume_from = run.ckpt_dir / "last.ckpt"
+    return planned
+
+
 def train_architecture(
     spec: ArchSpec,
     data: ArrayData,
@@ -146,15 +212,21 @@ def train_architecture(
 ) -> dict | None:
     """Train ``spec`` on ``data`` and write ``<out_dir>/<hash>.json`` (global rank 0).
 
+    Every run starts from ``seed_everything(config.seed)``: the same initial weights and, per
+    epoch, the same data order and augmentation, whichever protocol and budget.
+
     Args:
         spec: the architecture.
         data: in-memory dataset.
-        config: the run configuration.
+        config: the run configuration (``config.protocol`` says how budgets are trained).
         out_dir: where the result file goes.
         accelerator, devices, num_nodes: Lightning's; ``devices`` > 1 or ``num_nodes`` > 1 means DDP.
-        checkpoint_dir: default ``<out_dir>/checkpoints/<hash>``; ``last.ckpt`` every epoch and
-            ``budget-NNN.ckpt`` at budgets (if ``keep_budget_checkpoints``).
-        resume: continue from ``last.ckpt`` when it exists.
+        checkpoint_dir: default ``<out_dir>/checkpoints/<hash>``. ``snapshot``: ``last.ckpt``
+            every epoch and ``budget-NNN.ckpt`` at budgets (if ``keep_budget_checkpoints``).
+            ``nb101``: ``budget-NNN/last.ckpt`` every epoch of that budget's run, and
+            ``budget-NNN/record.json`` when it is finished; without ``keep_budget_checkpoints``
+            only the last budget's checkpoint is kept.
+        resume: reuse finished budget runs and continue from ``last.ckpt`` when they exist.
         progress_every_s: seconds between progress lines.
         run_info: extra fields stored under ``run`` in the record (e.g. the launcher's ids).
 
@@ -164,55 +236,115 @@ def train_architecture(
     out_dir = Path(out_dir)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoints" / spec.arch_hash
     wall_start = time.time()
-    L.seed_everything(config.seed, workers=True, verbose=False)
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     precision = config.precision if config.precision != "auto" else ("bf16-mixed" if on_gpu else "32-true")
     channels_last = on_gpu if config.channels_last is None else config.channels_last
     distributed = num_nodes > 1 or (isinstance(devices, int) and devices > 1)
-    trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        num_nodes=num_nodes,
-        strategy="ddp" if distributed else "auto",
-        precision=precision,
-        max_epochs=config.epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        deterministic="warn",
-        callbacks=[ProgressLogger(every_s=progress_every_s)],
-    )
-    rank, world = trainer.global_rank, trainer.world_size
-    device = trainer.strategy.root_device
 
+    def new_trainer(epochs: int) -> L.Trainer:
+        return L.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy="ddp" if distributed else "auto",
+            precision=precision,
+            max_epochs=epochs,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+            deterministic="warn",
+            callbacks=[ProgressLogger(every_s=progress_every_s)],
+        )
+
+    shape = NetworkShape(
+        in_channels=data.num_channels, num_classes=data.num_classes, stem_channels=config.stem_channels,
+        num_stacks=config.num_stacks, cells_per_stack=config.cells_per_stack, input_size=data.image_size,
+    )
+
+    def new_network() -> NB101Network:
+        network = NB101Network(spec, shape)
+        return network.to(memory_format=torch.channels_last) if channels_last else network
+
+    planned = plan_runs(config, ckpt_dir, resume)
+    if is_global_rank_zero():
+        for run in planned:
+            if run.finished is not None:
+                print(f"reusing {spec.arch_hash} budget {run.config.epochs}: "
+                      f"finished earlier ({run.record_path})", flush=True)
+    outcomes: list[RunOutcome] = []
+    trainer: L.Trainer | None = None
+    train_loader = eval_sets = None
+    params: int | None = None
+    for k, run in enumerate(planned):
+        if run.finished is not None:
+            outcomes.append(run.finished)
+            continue
+        # the same seeded start for every run: weights below, data order from (seed, epoch)
+        L.seed_everything(config.seed, workers=True, verbose=False)
+        trainer = new_trainer(run.config.epochs)
+        if train_loader is None:  # one copy of the data serves every run
+            train_loader, eval_sets = _feeds(data, config, trainer)
+        trainer.callbacks.append(EpochSeeder(train_loader))
+        network = new_network()
+        params = count_trainable(network)
+        if config.compile:
+            network = torch.compile(network)
+        # a multi-run plan's runs each end at one budget: their last.ckpt is that budget's checkpoint
+        keep_copies = keep_budget_checkpoints and run.record_path is None
+        module = NB101Module(
+            network, run.config, data.num_classes, steps_per_epoch=len(train_loader),
+            world_size=trainer.world_size, eval_sets=eval_sets, checkpoint=_checkpointer(trainer, run.ckpt_dir, keep_copies),
+        )
+        ckpt_path = str(run.resume_from) if run.resume_from else None
+        if ckpt_path and trainer.is_global_zero:
+            print(f"resuming {spec.arch_hash} from {ckpt_path}", flush=True)
+        trainer.fit(module, train_dataloaders=train_loader, ckpt_path=ckpt_path)
+        outcome = RunOutcome(sorted(module.budget_records, key=lambda r: r["epoch"]), module.train_seconds,
+                             module.eval_seconds, module.samples_seen, ckpt_path)
+        outcomes.append(outcome)
+        if run.record_path is not None and trainer.is_global_zero:
+            write_json_atomic(run.record_path, outcome.__dict__)
+            if not keep_budget_checkpoints and k < len(planned) - 1:
+                (run.ckpt_dir / "last.ckpt").unlink(missing_ok=True)
+
+    if trainer is None:  # every run finished in an earlier process: only the record is left to write
+        trainer = new_trainer(config.epochs)
+    if not trainer.is_global_zero:
+        return None
+    if params is None:
+        params = count_trainable(new_network())
+    record = _result_record(spec, data, config, shape, trainer, outcomes, params, run_info)
+    record["reused_budgets"] = [run.config.epochs for run in planned if run.finished is not None]
+    record["timings"]["wall_seconds_this_process"] = time.time() - wall_start
+    write_json_atomic(result_path(out_dir, spec), record)
+    return record
+
+
+def _feeds(data: ArrayData, config: TrainConfig, trainer: L.Trainer):
+    """This process's training loader and evaluation batches (rank, world and device from ``trainer``)."""
     from nas_assets.train.data import BatchLoader
 
+    rank, world, device = trainer.global_rank, trainer.world_size, trainer.strategy.root_device
     x_train, y_train = data.splits["train"]
     train_loader = BatchLoader(
         x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, device=device,
         seed=config.seed, rank=rank, world_size=world, drop_last=False, dequantize=data.to_float,
     )
-    trainer.callbacks.append(EpochSeeder(train_loader))
     eval_sets = {
         split: _eval_batches(*data.splits[split], config.eval_batch_size, rank, world, device, data.to_float)
         for split in ("val", "test")
         if split in data.splits
     }
-    shape = NetworkShape(
-        in_channels=data.num_channels, num_classes=data.num_classes, stem_channels=config.stem_channels,
-        num_stacks=config.num_stacks, cells_per_stack=config.cells_per_stack, input_size=data.image_size,
-    )
-    network = NB101Network(spec, shape)
-    if channels_last:
-        network = network.to(memory_format=torch.channels_last)
-    params = count_trainable(network)
-    flops = int(network_cost_batch(*spec.padded(), shape)[1][0])
-    if config.compile:
-        network = torch.compile(network)
+    return train_loader, eval_sets
+
+
+def _checkpointer(trainer: L.Trainer, ckpt_dir: Path, keep_budget_copies: bool
+                  ) -> Callable[[int, bool], None]:
+    """The module's end-of-epoch hook: ``last.ckpt`` (and a ``budget-NNN.ckpt`` copy at budgets)."""
 
     def save_checkpoint(epoch: int, is_budget: bool) -> None:
         # collective under DDP: every rank calls, rank 0 writes; temp + rename keeps last.ckpt whole
@@ -220,27 +352,24 @@ def train_architecture(
         tmp = ckpt_dir / f".last.{os.getpid()}.tmp"
         trainer.save_checkpoint(tmp, weights_only=False)
         if trainer.is_global_zero:
-            if is_budget and keep_budget_checkpoints:
+            if is_budget and keep_budget_copies:
                 import shutil
 
                 shutil.copyfile(tmp, ckpt_dir / f"budget-{epoch:03d}.ckpt")
             os.replace(tmp, ckpt_dir / "last.ckpt")
         trainer.strategy.barrier("checkpoint")
 
-    module = NB101Module(
-        network, config, data.num_classes, steps_per_epoch=len(train_loader), world_size=world,
-        eval_sets=eval_sets, checkpoint=save_checkpoint,
-    )
-    last = ckpt_dir / "last.ckpt"
-    ckpt_path = str(last) if resume and last.exists() else None
-    if ckpt_path and trainer.is_global_zero:
-        print(f"resuming {spec.arch_hash} from {last}", flush=True)
-    trainer.fit(module, train_dataloaders=train_loader, ckpt_path=ckpt_path)
+    return save_checkpoint
 
-    if not trainer.is_global_zero:
-        return None
-    budgets = sorted(module.budget_records, key=lambda r: r["epoch"])
-    record = {
+
+def _result_record(spec: ArchSpec, data: ArrayData, config: TrainConfig, shape: NetworkShape,
+                   trainer: L.Trainer, outcomes: list[RunOutcome], params: int, run_info: dict | None) -> dict:
+    """The result file's content (see core.results for its reader and validator)."""
+    budgets = sorted((b for outcome in outcomes for b in outcome.budgets), key=lambda r: r["epoch"])
+    last = budgets[-1] if budgets else {}
+    train_seconds = sum(o.train_seconds for o in outcomes)
+    images = sum(o.samples_seen for o in outcomes) * trainer.world_size
+    return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "status": "complete",
         "arch": {
@@ -251,7 +380,7 @@ def train_architecture(
             "n_edges": spec.n_edges,
         },
         "trainable_parameters": params,
-        "flops": flops,
+        "flops": int(network_cost_batch(*spec.padded(), shape)[1][0]),
         "network": shape.__dict__,
         "config": config.to_dict(),
         "data": {"name": data.name, "num_classes": data.num_classes, "num_channels": data.num_channels,
@@ -259,14 +388,12 @@ def train_architecture(
         "environment": environment(trainer),
         "run": run_info or {},
         "budgets": budgets,
-        "test": module.test_record,
+        # the last budget's test split, where schema 1 readers look for it
+        "test": {"epoch": last["epoch"], **last["test"]} if "test" in last else None,
         "timings": {
-            "train_seconds": module.train_seconds,
-            "eval_seconds": module.eval_seconds,
-            "wall_seconds_this_process": time.time() - wall_start,
-            "train_images_per_second": module.samples_seen * world / module.train_seconds if module.train_seconds else None,
+            "train_seconds": train_seconds,
+            "eval_seconds": sum(o.eval_seconds for o in outcomes),
+            "train_images_per_second": images / train_seconds if train_seconds else None,
         },
-        "resumed_from": ckpt_path,
+        "resumed_from": next((o.resumed_from for o in outcomes if o.resumed_from), None),
     }
-    write_json_atomic(result_path(out_dir, spec), record)
-    return record

@@ -388,3 +388,77 @@ def test_full_fla_landscape_against_brute_force(fla_index):
     walks = random_walks(fla_index, n_walks=30, n_steps=100, seed=0)
     for a, b in zip(walks[:, :-1].ravel()[:500], walks[:, 1:].ravel()[:500]):
         assert b in fla_index.neighbours(int(a))
+
+
+# ----------------------------------------------------------------- sampled (k-NN) local optima
+
+
+def test_nearest_neighbours_by_hamming_distance_with_index_ties():
+    from nas_assets.core.landscape import nearest_neighbours
+
+    codes = np.array([[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1]])
+    near = nearest_neighbours(codes, k=2)
+    # row 0: distance 1 to rows 1 and 3 -> the lower index first
+    assert near[0].tolist() == [1, 3]
+    # row 4: distances 3 (row 1), 2 (row 2), 3 (row 3), 4 (row 0) -> 2, then 1 before 3
+    assert near[4].tolist() == [2, 1]
+    assert nearest_neighbours(codes, k=10).shape == (5, 4)  # capped at n - 1
+    assert nearest_neighbours(codes[:1], k=3).shape == (1, 0)
+
+
+def test_knn_local_optima_on_hand_worked_cells():
+    from nas_assets.core.landscape import knn_local_optima_mask
+
+    # four cells on a line of Hamming distances: 0 - 1 - 2 - 3 (each one bit further)
+    codes = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 1]])
+    f = np.array([0.5, 0.9, 0.1, 0.3])
+    # k = 1: nearest of 0 is 1, of 1 is 0 (tie 0/2 -> lower index), of 2 is 1, of 3 is 2
+    assert knn_local_optima_mask(f, codes, k=1).tolist() == [False, True, False, True]
+    # k = 3: only the global best beats everyone
+    assert knn_local_optima_mask(f, codes, k=3).tolist() == [False, True, False, False]
+    # equal fitness is not "beating": a constant landscape has no sampled optimum
+    assert not knn_local_optima_mask(np.ones(4), codes, k=2).any()
+    with pytest.raises(ValueError, match="codes has 3 rows but fitness has 4"):
+        knn_local_optima_mask(f, codes[:3], k=1)
+
+
+def test_knn_optima_match_a_brute_force_loop_on_random_cells():
+    from nas_assets.core.landscape import knn_local_optima_mask
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 2, (120, 289))
+    f = rng.random(120)
+    mask = knn_local_optima_mask(f, codes, k=10)
+    for i in range(120):
+        d = [(int((codes[i] != codes[j]).sum()), j) for j in range(120) if j != i]
+        near = [j for _, j in sorted(d)[:10]]
+        assert mask[i] == all(f[i] > f[j] for j in near)
+
+
+def test_extrapolated_optima_follow_the_authors_ratio():
+    from nas_assets.core.footprints import extrapolate_optima, sampled_landscape
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 2, (60, 289))
+    a = sampled_landscape("a", "f", rng.random(60), codes=codes)
+    b = sampled_landscape("b", "f", rng.random(60), codes=codes)
+    out = extrapolate_optima(a, b, 6373.0)
+    ratio = a.footprint.knn_local_optima / b.footprint.knn_local_optima
+    assert out.footprint.knn_optima_ratio == pytest.approx(ratio)
+    assert out.footprint.local_optima_extrapolated == pytest.approx(ratio * 6373.0)
+    assert extrapolate_optima(a, a, 100.0).footprint.knn_optima_ratio == 1.0
+
+
+def test_budgets_are_matched_across_sides():
+    from nas_assets.core.footprints import match_budgets
+
+    assert match_budgets([4, 12, 36, 108], [4, 12, 36, 108])[:2] == (36, 36)
+    assert match_budgets([1, 2, 3, 4], [4, 12, 36, 108])[:2] == (4, 4)
+    assert match_budgets([4, 12, 36, 108], [4, 12, 36, 108], budget=108)[:2] == (108, 108)
+    assert match_budgets([1, 2], [])[:2] == (2, None)
+    budget, other, note = match_budgets([1, 2], [4, 12, 36, 108])
+    assert (budget, other) == (2, 4) and "budgets do not match" in note
+    with pytest.raises(ValueError, match="fitness budget 36 was not recorded by So2Sat"):
+        match_budgets([1, 2, 3, 4], [4, 36], budget=36)
+    with pytest.raises(ValueError, match="cifar10_budget 5 is not a CIFAR-10 budget"):
+        match_budgets([4], [4, 36], cifar10_budget=5)

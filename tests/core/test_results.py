@@ -103,3 +103,86 @@ def test_failed_insert_rolls_back_everything(tmp_path):
             store.write_results(conn, frames)
     assert _counts(db) == before
     assert np.isfinite(before["training_runs"])
+
+
+#: A schema-1 record's identity (only what run_key reads); its key was computed before
+#: protocols existed and must never change, or re-ingesting old files would duplicate runs.
+SCHEMA1_IDENTITY = {
+    "config": {"budgets": [4, 12, 36, 108], "recipe": "sgd", "lr": None, "batch_size": 256, "stem_channels": 128,
+               "num_stacks": 3, "cells_per_stack": 3, "augment": True, "seed": 0, "precision": "auto"},
+    "data": {"name": "so2sat-v2-fusion"},
+    "network": {"in_channels": 18, "num_classes": 17, "input_size": 32},
+}
+
+
+def with_budget_tests(record: dict) -> dict:
+    """``record`` as schema 2 writes it: a test split in every budget record, the last one on top."""
+    record = copy.deepcopy(record)
+    record["schema_version"] = 2
+    record["config"]["protocol"] = "nb101"
+    for k, budget in enumerate(record["budgets"]):
+        budget["test"] = {**copy.deepcopy(budget["val"]), "overall_accuracy": 0.5 + 0.01 * k,
+                          "per_class_accuracy": [0.3 + 0.01 * k] * 17}
+    record["test"] = {"epoch": record["budgets"][-1]["epoch"], **record["budgets"][-1]["test"]}
+    return record
+
+
+def test_old_snapshot_records_keep_their_run_key_and_protocols_differ():
+    assert run_key(SCHEMA1_IDENTITY) == "dfe00d176e882420"  # computed by the schema-1 code
+    snapshot = copy.deepcopy(SCHEMA1_IDENTITY)
+    snapshot["config"]["protocol"] = "snapshot"
+    assert run_key(snapshot) == "dfe00d176e882420"
+    nb101 = copy.deepcopy(SCHEMA1_IDENTITY)
+    nb101["config"]["protocol"] = "nb101"
+    assert run_key(nb101) == "12996083b1689264" != run_key(snapshot)
+
+
+def test_test_metrics_at_every_budget_reach_the_tables(tmp_path):
+    db = tmp_path / "nas.duckdb"
+    new = with_budget_tests(fake_result(SPECS[0]))
+    validate_result(new, "new.json")
+    old = fake_result(SPECS[1])  # schema 1: test at the last budget only
+    _ingest(db, [(new, "new.json"), (old, "old.json")])
+    with store.connect(db, read_only=True) as conn:
+        budgets = conn.execute("SELECT arch_hash, epoch, test_overall_accuracy FROM budget_metrics "
+                               "ORDER BY arch_hash, epoch").fetchall()
+        classes = conn.execute("SELECT arch_hash, epoch, count(test_accuracy), min(test_accuracy) FROM class_metrics "
+                               "GROUP BY ALL ORDER BY arch_hash, epoch").fetchall()
+        protocols = dict(conn.execute("SELECT arch_hash, protocol FROM training_runs").fetchall())
+    got = {(h, e): v for h, e, v in budgets}
+    for k, epoch in enumerate((4, 12, 36, 108)):
+        assert got[SPECS[0].arch_hash, epoch] == pytest.approx(0.5 + 0.01 * k)
+        assert got[SPECS[1].arch_hash, epoch] == (old["test"]["overall_accuracy"] if epoch == 108 else None)
+    per_class = {(h, e): (n, lo) for h, e, n, lo in classes}
+    for k, epoch in enumerate((4, 12, 36, 108)):
+        assert per_class[SPECS[0].arch_hash, epoch] == (17, pytest.approx(0.3 + 0.01 * k))
+        assert per_class[SPECS[1].arch_hash, epoch][0] == (17 if epoch == 108 else 0)
+    assert protocols == {SPECS[0].arch_hash: "nb101", SPECS[1].arch_hash: "snapshot"}
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r["budgets"][1]["test"].__setitem__("kappa", -2.0), r"budgets\[epoch=12\]\.test\.kappa = -2.0 is outside \[-1, 1\]"),
+        (lambda r: r["budgets"][0]["test"].pop("loss"), r"budgets\[epoch=4\]\.test\.loss is missing"),
+        (lambda r: r["config"].__setitem__("protocol", "nb201"), r"config\.protocol 'nb201' unknown \(expected one of \['snapshot', 'nb101'\]\)"),
+    ],
+)
+def test_malformed_schema2_records_are_rejected_with_the_field_named(mutate, message):
+    record = with_budget_tests(fake_result(SPECS[0]))
+    mutate(record)
+    with pytest.raises(ResultError, match=message):
+        validate_result(record, "x.json")
+
+
+def test_a_store_made_before_the_protocol_column_gets_it_and_keeps_its_rows(tmp_path):
+    db = tmp_path / "old.duckdb"
+    _ingest(db, [(fake_result(SPECS[0]), "a.json")])
+    with store.connect(db) as conn:  # make it look like a store written by the previous schema
+        conn.execute("ALTER TABLE training_runs DROP COLUMN protocol")
+    with store.connect(db, read_only=True) as conn:
+        assert "protocol" not in conn.execute("SELECT * FROM training_runs").df().columns
+    _ingest(db, [(with_budget_tests(fake_result(SPECS[1])), "b.json")])
+    with store.connect(db, read_only=True) as conn:
+        rows = dict(conn.execute("SELECT arch_hash, protocol FROM training_runs").fetchall())
+    assert rows == {SPECS[0].arch_hash: None, SPECS[1].arch_hash: "nb101"}  # NULL: ingested before protocols

@@ -80,3 +80,17 @@ def _tiny_index(n):
     from nas_assets.core.encoding import NeighbourIndex
 
     return NeighbourIndex(indptr=np.zeros(n + 1, dtype=np.int64), indices=np.zeros(0, np.int32), kind="fla")
+
+
+def test_initial_sample_can_be_drawn_from_candidate_cells(space, fla_index, shipped_raw):
+    """prefer_cifar10_measured: the initial cells are NB101-measured ones, walks roam the space."""
+    measured = np.flatnonzero(np.isin(space.hashes, shipped_raw["key"].to_numpy(dtype=str)))
+    assert measured.size == 20_001
+    design = sample_design(space.hashes, fla_index, PAPER, candidates=measured)
+    initial = design[design["stage"] == "initial"]
+    assert len(initial) == PAPER.n_initial and initial["arch_index"].isin(measured).all()
+    assert not design[design["stage"] == "walk"]["arch_index"].isin(measured).all()
+    again = sample_design(space.hashes, fla_index, PAPER, candidates=measured[::-1])  # order-independent
+    pd.testing.assert_frame_equal(design, again)
+    with pytest.raises(ValueError, match="exceeds the candidate cells 3"):
+        sample_design(space.hashes, fla_index, PAPER, candidates=measured[:3])

@@ -12,6 +12,7 @@ from nas_assets.defs.definitions import ASSETS, CHECKS
 from nas_assets.defs.launchers import LocalLauncher
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import So2SatDataResource, StoreResource, TrainingSetupResource
+from nas_assets.train.config import TrainConfig
 from tests.factories import later_stage_resources
 
 DESIGN = {"ops": {"sampled_architectures": {"config": {"preset": "demo", "n_initial": 2, "n_walks": 1,
@@ -57,6 +58,10 @@ def test_local_training_partitions_fill_duckdb(tmp_path, fresh_store):
         assert rows(fresh_store, "SELECT DISTINCT launcher FROM training_runs") == [("dagster-local",)]
         assert rows(fresh_store, "SELECT count(*) FROM budget_metrics") == [(4,)]
         assert rows(fresh_store, "SELECT count(*) FROM class_metrics") == [(2 * 2 * 17,)]
+        # the resource's default protocol, and test metrics at every budget, not only the last
+        assert rows(fresh_store, "SELECT DISTINCT protocol FROM training_runs") == [("nb101",)]
+        assert rows(fresh_store, "SELECT count(test_kappa) FROM budget_metrics") == [(4,)]
+        assert rows(fresh_store, "SELECT count(test_accuracy) FROM class_metrics") == [(2 * 2 * 17,)]
 
         # re-materializing reuses the result file and replaces the rows (no duplicates)
         again = run(instance, resources, ["trained_architecture"], partition_key=keys[0])
@@ -69,6 +74,17 @@ def test_local_training_partitions_fill_duckdb(tmp_path, fresh_store):
         assert 0 <= meta["mean_val_macro_accuracy"].value <= 1
         view = rows(fresh_store, "SELECT count(*), count(stage) FROM results")
         assert view == [(2, 2)]  # every trained architecture joined with its design provenance
+
+
+def test_protocol_reaches_the_job_and_separates_result_files(tmp_path):
+    data = So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"))
+    snapshot = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), protocol="snapshot")
+    nb101 = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), protocol="nb101")
+    assert TrainingSetupResource(runs_dir=str(tmp_path / "runs")).protocol == TrainConfig.protocol
+    assert snapshot.out_dir(data) != nb101.out_dir(data)  # never one result file for two protocols
+    for setup in (snapshot, nb101):
+        args = setup.train_args()
+        assert args[args.index("--protocol") + 1] == setup.protocol
 
 
 def test_failing_training_is_a_clear_failure_and_writes_nothing(tmp_path, fresh_store):

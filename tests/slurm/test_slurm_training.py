@@ -33,8 +33,10 @@ def resources(tmp_path, store_path, budgets=(1, 2), **launcher) -> dict:
         "store": StoreResource(path=str(store_path)),
         "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"), synthetic=True,
                                    synthetic_train=68, synthetic_val=34, synthetic_test=34),
-        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=list(budgets), stem_channels=8,
-                                          cells_per_stack=1, batch_size=16),
+        # snapshot: the checkpoint layout the TIMEOUT/resume test reads (<hash>/last.ckpt), and the
+        # budgets (1, 2, 100_000) as one run; the nb101 layout is covered by tests/train
+        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=list(budgets), protocol="snapshot",
+                                          stem_channels=8, cells_per_stack=1, batch_size=16),
         "launcher": SlurmLauncher(poll_interval_s=0.5, time_limit=None, **launcher),
         **later_stage_resources(tmp_path),
     }
