@@ -4,7 +4,8 @@
     python benchmarks/surrogate.py --quick    # 3 repeats, no nested-tuning row, no full space
     python benchmarks/surrogate.py --tune     # the random search that chose SurrogateConfig's defaults
 
-Data: ``../shared/reference/nb101_cifar10_1k.json`` (1,000 NB101 architectures, read in place).
+Data: the first 1,000 cells of the NB101 CIFAR-10 reference shipped with the package (the cells
+of NB101's public 1k export; ``nas_assets.core.nb101_shipped``).
 Protocol: repeated random 800/200 splits; the reported splits are the children of
 ``SeedSequence(0)`` (``REPORT_SEED``). The defaults of :class:`SurrogateConfig` were chosen by
 ``--tune`` on the splits of ``SeedSequence(1)`` (``TUNE_SEED``, disjoint repeats, never the
@@ -34,7 +35,8 @@ from nas_assets.core.surrogate import (  # noqa: E402
     specs_from_nb101_columns,
 )
 
-REFERENCE = REPO.parent / "shared" / "reference" / "nb101_cifar10_1k.json"
+#: The benchmark's cells: the first of the shipped 20,001 (NB101's public 1k export).
+N_CELLS = 1000
 REPORT_SEED = 0
 TUNE_SEED = 1
 #: NASLib's XGBoost predictor settings (depth 6, eta 0.1, min_child_weight 1, no subsampling,
@@ -51,12 +53,12 @@ NESTED_CANDIDATES = [
 ]
 
 
-def load_nb101(path: Path = REFERENCE) -> tuple[list, dict[int, np.ndarray]]:
-    if not path.exists():
-        raise SystemExit(f"{path} is missing: the benchmark reads ../shared/reference beside the checkout")
-    data = json.loads(path.read_text())
-    specs = specs_from_nb101_columns(data["adjacency"], data["operations"])
-    targets = {e: np.asarray(data[f"{e}_final_validation_accuracy"], dtype=np.float64) for e in (36, 108)}
+def load_nb101(n: int = N_CELLS) -> tuple[list, dict[int, np.ndarray]]:
+    from nas_assets.core.nb101_shipped import load_shipped_raw
+
+    raw = load_shipped_raw().head(n)
+    specs = specs_from_nb101_columns([a.tolist() for a in raw["adjacency"]], [o.tolist() for o in raw["operations"]])
+    targets = {e: raw[f"{e}_final_validation_accuracy"].to_numpy(dtype=np.float64) for e in (36, 108)}
     return specs, targets
 
 

@@ -3,6 +3,7 @@
     from nas_assets import Benchmark
     bench = Benchmark.open("data/nas_assets.duckdb")
     bench.query(matrix, ops)                      # trained values where measured, else the surrogate
+                                                  # (mean and calibrated std)
     bench.top(k=10)
 
 Everything is loaded into memory at ``open`` (a few seconds for the 423,624-cell space), so a
@@ -110,6 +111,11 @@ class Benchmark:
               metric: str = "val_macro_accuracy") -> dict:
         """Metric of a cell at a budget: measured (``source='trained'``, mean over repeats) when
         the architecture was trained, else the surrogate's mean and std (``source='surrogate'``).
+
+        For a trained cell ``std`` is the spread over training repeats; for a predicted one it
+        is the surrogate's calibrated predictive std (value ± 2 std covered ~95 % of held-out
+        errors; ``surrogate_model`` reports the measured coverage per target), not the raw
+        disagreement of its ensemble members.
 
         Raises:
             InvalidSpecError: the cell is not valid (the space's clear errors).

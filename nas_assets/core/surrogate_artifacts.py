@@ -3,7 +3,7 @@
 Layout under a models directory::
 
     <models>/<target>/<version>/            one Surrogate.save() artifact (members + manifest)
-    <models>/<target>/<version>/cv_predictions.csv   out-of-fold predictions of the evaluation
+    <models>/<target>/<version>/cv_predictions.csv   the evaluation's out-of-fold mean and calibrated std
     <models>/index.json                     the current version of every target (atomic)
 
 ``<target>`` is ``<metric>@<budget>`` (e.g. ``val_macro_accuracy@108``); ``<version>`` is a
@@ -11,6 +11,9 @@ short hash of the training rows (hashes and values, in a canonical order), the s
 configuration and the evaluation protocol. The same inputs therefore map to the same directory
 and are reused instead of refitted -- re-running a pipeline costs nothing when no new
 architecture was trained.
+
+The evaluation's out-of-fold predictions also calibrate the surrogate's std (``fit_surrogate(...,
+oof=...)``), so calibration costs no extra fit here.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from nas_assets.core.cost import NetworkShape
 from nas_assets.core.files import atomic_write
 from nas_assets.core.so2sat import VALIDATION_METRICS
 from nas_assets.core.space import ArchSpec
-from nas_assets.core.surrogate import Surrogate, SurrogateConfig, _config_json, evaluate_surrogate, fit_surrogate
+from nas_assets.core.surrogate import (
+    OutOfFold,
+    Surrogate,
+    SurrogateConfig,
+    _config_json,
+    evaluate_surrogate,
+    fit_surrogate,
+)
+from nas_assets.core.surrogate_calibration import METHOD as CALIBRATION_METHOD
 
 INDEX = "index.json"
 CV_PREDICTIONS = "cv_predictions.csv"
@@ -122,6 +133,10 @@ def fit_target(
 ) -> FittedTarget:
     """Evaluate (repeated k-fold) and fit one target's surrogate, or load it if already stored.
 
+    The surrogate's std is calibrated on the evaluation's out-of-fold predictions (no refit);
+    ``evaluation["calibration"]`` holds the ±1σ/±2σ coverage of the raw and the calibrated std
+    on held-out cells, the calibration cross-fitted so that no cell's own residual set it.
+
     Args:
         target: metric and budget.
         frame: one row per trained architecture with columns ``arch_hash``, ``matrix``, ``ops``
@@ -149,7 +164,9 @@ def fit_target(
                              f"{int(bad.sum())} are not (e.g. {values[bad][:3].tolist()})")
     cfg = SurrogateConfig.from_kwargs(config, target_transform="neg_log_error" if TARGET_METRICS[target.metric] else "none")
     folds = max(2, min(n_folds, n // 3))
-    protocol = {"n_repeats": n_repeats, "n_folds": folds, "seed": seed}
+    # the calibration method is part of the version: an artifact from before it (or from another
+    # method) is refitted rather than reused with a std of another meaning
+    protocol = {"n_repeats": n_repeats, "n_folds": folds, "seed": seed, "calibration": CALIBRATION_METHOD}
     version = _version(frame["arch_hash"].tolist(), values, cfg, shape, protocol)
     directory = Path(models_dir) / target.name / version
     if (directory / "manifest.json").exists() and (directory / CV_PREDICTIONS).exists():
@@ -163,14 +180,19 @@ def fit_target(
         "protocol": report["protocol"],
         "per_fold_mean": report["mean"], "per_fold_std": report["std"],
         "pooled": report["pooled"], "pooled_std": report["pooled_std"],
+        "calibration": report["calibration"],
         "n_train": n,
     }
     surrogate = fit_surrogate(pairs, values, config=cfg, shape=shape, target=target.name,
                               data_info={**(data_info or {}), "target": target.name, "version": version},
-                              metrics=evaluation)
+                              metrics=evaluation,
+                              oof=OutOfFold(report["oof_predictions"], report["oof_std"], report["protocol"]))
     cv = pd.DataFrame({"arch_hash": frame["arch_hash"].to_numpy(), "measured": values})
     for r, row in enumerate(report["oof_predictions"]):
         cv[f"predicted_r{r}"] = row
+    # calibrated std of each out-of-fold prediction (cross-fitted calibration): error bars
+    for r, row in enumerate(report["oof_std_calibrated"]):
+        cv[f"std_r{r}"] = row
     surrogate.save(directory, overwrite=True)
     atomic_write(directory / CV_PREDICTIONS, cv.to_csv(index=False))
     return FittedTarget(target, directory, surrogate, evaluation, False, cv)

@@ -1,10 +1,10 @@
 """The XGBoost surrogate: features by hand, metrics against scipy/sklearn, determinism, artifacts,
-and a conservative quality floor on real NAS-Bench-101 CIFAR-10 data."""
+std calibration, and a conservative quality floor on real NAS-Bench-101 CIFAR-10 data (the
+shipped 20,001-cell sample)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +13,8 @@ from sklearn.metrics import mean_squared_error, r2_score
 
 from nas_assets.core.cost import SO2SAT_SHAPE, count_flops, count_parameters
 from nas_assets.core.enumeration import enumerate_space
+from nas_assets.core.nb101_data import normalise_reference
+from nas_assets.core.nb101_shipped import load_shipped_raw
 from nas_assets.core.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec, InvalidSpecError
 from nas_assets.core.surrogate import (
     FEATURE_SETS,
@@ -24,15 +26,17 @@ from nas_assets.core.surrogate import (
     features_from_arrays,
     features_from_specs,
     fit_surrogate,
+    coverage,
     learning_curve,
+    predict_many,
     regression_metrics,
     sparse_kendall_tau,
     specs_from_nb101_columns,
     tune_config,
 )
+from nas_assets.core.surrogate_calibration import Calibration, cross_fitted_std, fit_calibration
 from nas_assets.core.surrogate_features import COST_FEATURE_NAMES
 
-REFERENCE_JSON = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "nb101_cifar10_1k.json"
 #: Tiny models: these tests check plumbing, not quality (except the NB101 floor).
 TINY = dict(n_estimators=20, max_depth=3, ensemble_size=3, nthread=1)
 
@@ -57,12 +61,24 @@ def toy_data(small_space):
 
 
 @pytest.fixture(scope="module")
-def nb101() -> tuple[list, np.ndarray]:
-    if not REFERENCE_JSON.exists():
-        pytest.fail(f"{REFERENCE_JSON} is missing: the tests need ../shared/reference beside the checkout")
-    data = json.loads(REFERENCE_JSON.read_text())
-    specs = specs_from_nb101_columns(data["adjacency"], data["operations"])
-    return specs, np.asarray(data["108_final_validation_accuracy"])
+def nb101_6k() -> tuple[list, np.ndarray]:
+    """The first 6,000 shipped NB101 CIFAR-10 cells and their 108-epoch validation accuracy."""
+    raw = load_shipped_raw().iloc[:6000]
+    y = normalise_reference(raw, source="shipped NB101")["val_accuracy_108"].to_numpy()
+    return specs_from_nb101_columns(list(raw["adjacency"]), list(raw["operations"])), y
+
+
+@pytest.fixture(scope="module")
+def nb101(nb101_6k) -> tuple[list, np.ndarray]:
+    """1,000 NB101 cells (exactly those of the former nb101_cifar10_1k.json)."""
+    specs, y = nb101_6k
+    return specs[:1000], y[:1000]
+
+
+@pytest.fixture(scope="module")
+def nb101_model(nb101):
+    """The default surrogate fitted on the 1,000 cells (calibrated by its internal 5-fold refit)."""
+    return fit_surrogate(*nb101)
 
 
 # -- features -----------------------------------------------------------------------------------
@@ -197,8 +213,30 @@ def test_predict_arrays_equals_predict_and_sample_is_seeded(toy_data, small_spac
     assert np.allclose(mean, ref[0], rtol=0, atol=1e-12) and np.allclose(std, ref[1], rtol=0, atol=1e-12)
     draw = model.sample(specs[:30], np.random.default_rng(5))
     assert np.array_equal(draw, model.sample(specs[:30], np.random.default_rng(5)))
+    # the draw uses the calibrated std, not the member spread
+    assert np.array_equal(draw, np.random.default_rng(5).normal(*model.predict(specs[:30])))
+    # one member has no spread: the calibrated std is the floor alone, and sample draws from it
     single = fit_surrogate(specs, y, **{**TINY, "ensemble_size": 1})
-    assert np.array_equal(single.sample(specs[:30], 1), single.predict(specs[:30])[0])
+    mean, std = single.predict(specs[:30])
+    assert (single.predict(specs[:30], calibrated=False)[1] == 0).all() and (std > 0).all()
+    assert np.array_equal(single.sample(specs[:30], 1), np.random.default_rng(1).normal(mean, std))
+    uncalibrated = fit_surrogate(specs, y, **{**TINY, "ensemble_size": 1, "calibration_folds": 0})
+    assert not uncalibrated.calibration.calibrated
+    assert np.array_equal(uncalibrated.sample(specs[:30], 1), uncalibrated.predict(specs[:30])[0])
+
+
+def test_predict_many_gives_each_surrogates_calibrated_std(toy_data, small_space):
+    specs, y = toy_data
+    models = {"a": fit_surrogate(specs, y, **TINY), "b": fit_surrogate(specs, y, **{**TINY, "seed": 1})}
+    arrays = (small_space.matrices[:300], small_space.labels[:300], small_space.n_vertices[:300])
+    for calibrated in (True, False):
+        many = predict_many(models, *arrays, chunk=128, calibrated=calibrated)
+        for key, model in models.items():
+            want = model.predict_arrays(*arrays, calibrated=calibrated)
+            assert np.allclose(many[key][0], want[0], rtol=0, atol=1e-12)
+            assert np.allclose(many[key][1], want[1], rtol=0, atol=1e-12)
+    raw, calibrated = (predict_many(models, *arrays, calibrated=c)["a"] for c in (False, True))
+    assert np.array_equal(raw[0], calibrated[0]) and np.median(calibrated[1]) > np.median(raw[1])
 
 
 def test_targets_and_config_are_validated(toy_data):
@@ -231,9 +269,31 @@ def test_save_load_round_trip(toy_data, tmp_path):
     assert man["data"]["n_train"] == len(specs) and man["data"]["table"] == "results@3"
     assert len(man["data"]["train_sha256"]) == 64 and man["metrics"] == {"kendall_tau": 0.5}
     assert man["versions"]["xgboost_module"] and loaded.config == model.config
+    cal = man["calibration"]
+    assert cal["calibrated"] and cal["method"] == "normalised_conformal" and cal["n_residuals"] == len(specs)
+    assert set(cal["oof_coverage"]) >= {"1sigma", "2sigma"} and "in-sample" in cal["oof_coverage"]["kind"]
+    assert loaded.calibration == model.calibration
+    # 20-round members underfit: errors dwarf their spread, so the calibrated std is far wider
+    std, raw = loaded.predict(specs[:40])[1], loaded.predict(specs[:40], calibrated=False)[1]
+    assert np.median(std) > 3 * np.median(raw)
     with pytest.raises(FileExistsError, match="overwrite=True"):
         model.save(path)
     model.save(path, overwrite=True)
+
+
+def test_old_artifact_without_calibration_loads_uncalibrated(toy_data, tmp_path):
+    specs, y = toy_data
+    model = fit_surrogate(specs[:100], y[:100], **TINY)
+    path = model.save(tmp_path / "old")
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["calibration"]  # as written before calibration existed (format_version 1 too)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    old = Surrogate.load(path)
+    assert not old.calibration.calibrated and "before calibration" in old.calibration.note
+    assert "calibrated=False" in repr(old)
+    mean, std = old.predict(specs[:20])
+    raw_mean, raw_std = model.predict(specs[:20], calibrated=False)
+    assert np.array_equal(mean, raw_mean) and np.array_equal(std, raw_std)
 
 
 def test_load_names_the_bad_file(toy_data, tmp_path):
@@ -276,6 +336,14 @@ def test_evaluate_surrogate_reports_every_split(toy_data):
     assert again["per_split"][3]["rmse"] == rep["per_split"][3]["rmse"]
     rand = evaluate_surrogate(specs, y, n_repeats=2, train_fraction=0.75, seed=0, **TINY)
     assert [(r["n_train"], r["n_test"]) for r in rand["per_split"]] == [(300, 100)] * 2
+    # raw spread and cross-fitted calibrated std of every out-of-fold prediction, and coverage
+    for report in (rep, rand):
+        tested = np.isfinite(report["oof_predictions"])
+        assert np.array_equal(np.isfinite(report["oof_std"]), tested)
+        assert np.array_equal(np.isfinite(report["oof_std_calibrated"]), tested)
+        cov = report["calibration"]
+        assert cov["raw_coverage_2sigma"] < cov["coverage_2sigma"] and 0.8 < cov["coverage_2sigma"] <= 1
+        assert cov["coverage_1sigma"] < cov["coverage_2sigma"]
 
 
 def test_learning_curve_and_tuning(toy_data):
@@ -298,3 +366,77 @@ def test_nb101_quality_floor(nb101):
     rep = evaluate_surrogate(specs, y, n_repeats=3, train_fraction=0.8, seed=0)
     assert rep["mean"]["kendall_tau"] >= 0.65, rep["mean"]
     assert rep["mean"]["sparse_kendall_tau"] >= 0.65 and rep["mean"]["spearman_rho"] >= 0.8
+
+
+# -- std calibration ----------------------------------------------------------------------------
+
+def test_calibration_of_a_known_scale_and_floor():
+    rng = np.random.default_rng(0)
+    n = 20_000
+    mean = rng.uniform(0.80, 0.95, n)
+    raw = rng.uniform(0.001, 0.004, n)
+    # errors 3x the spread, Gaussian: the plain scale 3 fits, with at most a negligible floor
+    y = mean + rng.normal(0, 3 * raw)
+    cal = fit_calibration(y, mean, raw, "none", source="synthetic")
+    assert cal.scale == pytest.approx(3, rel=0.03) and cal.n_residuals == n
+    assert cal.floor < 0.2 * cal.scale * raw.min()
+    assert cal.oof_coverage["1sigma"] == pytest.approx(0.6827, abs=0.01)
+    assert cal.oof_coverage["2sigma"] == pytest.approx(0.9545, abs=0.003)
+    assert cal.raw_oof_coverage["2sigma"] == pytest.approx(0.497, abs=0.02)  # P(|N(0,1)| <= 2/3)
+    # errors with no relation to the spread, proportional to the error rate 1 - mean (homoscedastic
+    # in -log(1 - y)): the floor takes over, in units of 1 - mean
+    y = mean + rng.normal(0, 0.05 * (1 - mean))
+    cal = fit_calibration(y, mean, np.full(n, 1e-5), "neg_log_error")
+    assert cal.floor == pytest.approx(0.05, rel=0.05)
+    std = cal.apply(mean, np.full(n, 1e-5))
+    assert np.allclose(std, 0.05 * (1 - mean), rtol=0.1)
+    # one member (no spread): the floor alone, and NaN (untested) pairs are ignored
+    cal = fit_calibration(np.r_[y, np.nan], np.r_[mean, 0.9], np.zeros(n + 1), "neg_log_error")
+    assert cal.n_residuals == n and cal.apply(mean, np.zeros(n)) == pytest.approx(0.05 * (1 - mean), rel=0.05)
+    assert not fit_calibration(y[:1], mean[:1], raw[:1], "none").calibrated
+
+
+def test_cross_fitted_calibration_never_sees_the_cells_own_residuals():
+    rng = np.random.default_rng(1)
+    n = 3000
+    mean = rng.uniform(0.85, 0.95, (1, n))
+    raw = np.full((1, n), 0.002)
+    y = mean[0] + rng.normal(0, 0.006, n)
+    groups = np.arange(n)[None] % 3
+    groups[0, :10] = -1  # untested in this repeat
+    std = cross_fitted_std(y, mean, raw, groups, "none")
+    assert np.isnan(std[0, :10]).all() and np.isfinite(std[0, 10:]).all()
+    # blowing up group 0's residuals moves the std of groups 1 and 2, never group 0's own
+    wild = y.copy()
+    wild[groups[0] == 0] += 0.1
+    again = cross_fitted_std(wild, mean, raw, groups, "none")
+    g0 = groups[0] == 0
+    others = ~g0 & (groups[0] >= 0)
+    assert np.array_equal(again[0, g0], std[0, g0]) and (again[0, others] > std[0, others]).all()
+    assert coverage(y - mean, std)["2sigma"] == pytest.approx(0.9545, abs=0.015)
+
+
+def test_calibrated_std_covers_held_out_nb101_errors(nb101_6k, nb101_model):
+    """Fitted on 1,000 NB101 cells, scored on 5,000 others: ±2σ of the calibrated std covers
+    ~95 % of the errors, ±1σ somewhat more than 68 % (NB101's errors are heavier-tailed than a
+    Gaussian); the raw ensemble spread covered ~15 % / ~29 % -- the problem calibration fixes."""
+    specs, y = nb101_6k
+    test_specs, test_y = specs[1000:], y[1000:]
+    mean, std = nb101_model.predict(test_specs)
+    raw_mean, raw_std = nb101_model.predict(test_specs, calibrated=False)
+    assert np.array_equal(mean, raw_mean)  # calibration changes the std only
+    calibrated, raw = coverage(test_y - mean, std), coverage(test_y - mean, raw_std)
+    assert 0.85 <= calibrated["2sigma"] <= 0.99 and 0.5 <= calibrated["1sigma"] <= 0.85, calibrated
+    assert raw["2sigma"] < 0.45 and raw["1sigma"] < 0.25, raw
+    cal = nb101_model.manifest["calibration"]
+    assert cal["source"].startswith("5-fold refit") and cal["n_residuals"] == 1000
+    assert abs(cal["oof_coverage"]["2sigma"] - calibrated["2sigma"]) < 0.05  # in-sample agrees with held-out
+
+
+def test_calibration_survives_save_and_load(nb101_model, nb101, tmp_path):
+    loaded = Surrogate.load(nb101_model.save(tmp_path / "nb101"))
+    assert loaded.calibration == nb101_model.calibration and loaded.calibration.calibrated
+    specs, _ = nb101
+    for got, want in zip(loaded.predict(specs[:200]), nb101_model.predict(specs[:200])):
+        assert np.array_equal(got, want)
+    assert Calibration.from_json(loaded.manifest["calibration"], "neg_log_error") == loaded.calibration

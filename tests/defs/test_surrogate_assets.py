@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 from dagster import AssetCheckSeverity, instance_for_test, materialize
 
+from nas_assets import Benchmark
 from nas_assets.core.space import SPACE_SIZE
 from nas_assets.core.surrogate import Surrogate
+from nas_assets.core.surrogate_artifacts import parse_targets
+from nas_assets.defs.config import SurrogateModelConfig
 from tests.factories import seed_trained_store
 from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
 from nas_assets.defs.resources import ArtifactsResource, StoreResource
@@ -39,13 +42,13 @@ def gate_events(result):
 
 
 @pytest.mark.slow
-def test_fit_evaluate_predict_and_reuse(tmp_path, fresh_store):
+def test_fit_evaluate_predict_and_reuse(tmp_path, fresh_store, space):
     seed_trained(fresh_store)
     res = resources(tmp_path, fresh_store)
     with instance_for_test() as instance:
         result = run(instance, res, ["surrogate_model"])
         meta = result.asset_materializations_for_node("surrogate_model")[0].metadata
-        assert meta["targets"].value == 3  # macro @1, @2 and overall @2 (the last budget)
+        assert meta["targets"].value == 3  # one metric @1 and @2 ('all'), the other @2 (the last budget)
         assert meta["n_train"].value == 40 and meta["run_key"].value == RUN_KEY
         assert "2 x 5-fold CV" in meta["protocol"].value
         (gate,) = gate_events(result)
@@ -53,15 +56,25 @@ def test_fit_evaluate_predict_and_reuse(tmp_path, fresh_store):
         assert gate.metadata["worst_value"].value > 0.5  # accuracy follows log(params): learnable
 
         index = json.loads((tmp_path / "models" / "index.json").read_text())
-        assert sorted(t["name"] for t in index["targets"]) == [
-            "val_macro_accuracy@1", "val_macro_accuracy@2", "val_overall_accuracy@2"]
+        # the default targets (SurrogateModelConfig) expanded over the recorded budgets 1 and 2
+        assert sorted(t["name"] for t in index["targets"]) == sorted(
+            t.name for t in parse_targets(SurrogateModelConfig().targets, [1, 2]))
         target_dir = tmp_path / "models" / index["targets"][0]["directory"]
         model = Surrogate.load(target_dir)  # loads without Dagster
         assert model.config.ensemble_size == 2 and model.manifest["data"]["n_train"] == 40
         assert model.manifest["metrics"]["pooled"]["kendall_tau"] == gate.metadata["values"].value[
             index["targets"][0]["name"]]
         cv = (target_dir / "cv_predictions.csv").read_text().splitlines()
-        assert cv[0] == "arch_hash,measured,predicted_r0,predicted_r1" and len(cv) == 41
+        assert cv[0] == "arch_hash,measured,predicted_r0,predicted_r1,std_r0,std_r1" and len(cv) == 41
+        # the std is calibrated on the evaluation's out-of-fold predictions (no refit), and the
+        # metadata reports its held-out coverage next to the raw spread's
+        assert model.calibration.calibrated and model.calibration.source.startswith("out-of-fold predictions")
+        assert model.calibration.n_residuals == 2 * 40  # 2 repeats x 40 cells
+        coverage = meta["std_coverage"].value[index["targets"][0]["name"]]
+        assert coverage["calibrated"] is True
+        assert coverage["coverage_2sigma"] >= coverage["raw_coverage_2sigma"]
+        assert coverage["coverage_1sigma"] == model.manifest["metrics"]["calibration"]["coverage_1sigma"]
+        assert "±1σ/±2σ calibrated" in meta["evaluation"].value
 
         # same data and config: every target is reused, nothing refitted
         again = run(instance, res, ["surrogate_model"])
@@ -71,13 +84,25 @@ def test_fit_evaluate_predict_and_reuse(tmp_path, fresh_store):
         pred = run(instance, res, ["surrogate_predictions"])
         pmeta = pred.asset_materializations_for_node("surrogate_predictions")[0].metadata
         assert pmeta["reused"].value is False and pmeta["dagster/row_count"].value == 3 * SPACE_SIZE
+        assert set(pmeta["std_calibrated"].value.values()) == {True}
+        # the std in the table -- and so Benchmark.query's -- is the surrogate's calibrated std
+        target = index["targets"][0]
+        bench = Benchmark.open(fresh_store)
+        cells = [i for i in range(0, SPACE_SIZE, 50_000)]
+        got = [bench.query_hash(space.hashes[i], target["budget"], target["metric"]) for i in cells]
+        trained = [g["source"] == "trained" for g in got]
+        specs = [(space.matrix(i), space.ops(i)) for i, t in zip(cells, trained) if not t]
+        mean, std = model.predict(specs)
+        _, raw = model.predict(specs, calibrated=False)
+        assert np.allclose([g["std"] for g in got if g["source"] == "surrogate"], std, rtol=1e-6)
+        assert np.allclose([g["value"] for g in got if g["source"] == "surrogate"], mean, rtol=1e-6)
+        assert np.median(std) > np.median(raw)
         with duckdb.connect(str(fresh_store), read_only=True) as conn:
             counts = conn.execute("SELECT metric, budget, count(*), count(DISTINCT arch_hash), min(std) >= 0, "
                                   "bool_and(mean BETWEEN 0 AND 1) FROM surrogate_predictions "
                                   "GROUP BY ALL ORDER BY ALL").fetchall()
-            assert counts == [("val_macro_accuracy", 1, SPACE_SIZE, SPACE_SIZE, True, True),
-                              ("val_macro_accuracy", 2, SPACE_SIZE, SPACE_SIZE, True, True),
-                              ("val_overall_accuracy", 2, SPACE_SIZE, SPACE_SIZE, True, True)]
+            assert counts == sorted((t["metric"], t["budget"], SPACE_SIZE, SPACE_SIZE, True, True)
+                                    for t in index["targets"])
             # the prediction for trained cells follows what was measured
             corr = conn.execute("""
                 SELECT corr(p.mean, b.val_macro_accuracy) FROM surrogate_predictions p

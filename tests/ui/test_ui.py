@@ -115,6 +115,23 @@ def test_demo_prints_where_its_results_are(demo_instance):
     assert "http://127.0.0.1:3000" in demo_instance.stdout, demo_instance.stdout[-2000:]
 
 
+def test_demo_compares_so2sat_with_cifar10_out_of_the_box(demo_instance):
+    """No NB101 file is configured: the shipped 20,001 cells give the CIFAR-10 rows, on the same
+    fitness (overall accuracy at the one budget both sides share, 4 epochs) and the same cells."""
+    out = demo_instance.stdout
+    table = out[out.index("footprints (table `footprints`"):]
+    for name in ("So2Sat (trained sample)", "So2Sat (surrogate, full space)", "CIFAR-10 (design cells)",
+                 "CIFAR-10 (surrogate, full space)", "CIFAR-10 (NB101 measured cells)"):
+        assert name in table, table[:3000]
+    assert "So2Sat val_overall_accuracy @ 4 epochs" in table and "CIFAR-10 val_accuracy @ 4 epochs" in table
+    import duckdb
+
+    with duckdb.connect(str(demo_instance.db), read_only=True) as conn:
+        sources = conn.execute("SELECT DISTINCT source FROM reference_results").fetchall()
+        measured = conn.execute("SELECT count(DISTINCT arch_hash) FROM reference_results").fetchall()[0][0]
+    assert sources == [("nb101_cifar10_20k (shipped)",)] and measured == 20_001
+
+
 def test_every_asset_is_materialized(ui_server, expected: Expected):
     served = {"/".join(n["assetKey"]["path"]) for n in ui_server.wait_for_assets()}
     missing = sorted(set(expected.assets) - served)
