@@ -16,7 +16,6 @@ on the 800 points only), so its numbers carry no tuning leak at all.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
