@@ -175,17 +175,22 @@ def test_missing_items_skip_figures_and_remove_stale_pngs(tmp_path):
 
 
 def test_published_anchors_match_spec():
+    """The anchors are SPEC section 8's corrected values, each side on its own fitness."""
     pub = published_footprints()
     cifar, so2sat = pub.loc["CIFAR-10 (published, NB101)"], pub.loc["So2Sat S2 (published)"]
     assert cifar[["local_optima_estimate", "autocorrelation", "ruggedness_tau"]].tolist() == [
         6373, 0.517, 1.93]
     assert (cifar["mean_fitness"], cifar["fitness_std"]) == (0.835, 0.091)
-    assert so2sat[["mean_fitness", "fitness_std", "ruggedness_tau"]].tolist() == [0.82, 0.10, 1.75]
     persistence = ["positive_persistence", "positive_auc", "negative_persistence", "negative_auc"]
-    assert so2sat[persistence].tolist() == [0.32, 0.48, 0.28, 0.26]
-    assert so2sat["local_optima_estimate"] == 11_153
-    assert so2sat["autocorrelation"] == pytest.approx(1 / 1.75)
-    assert math.isnan(cifar["positive_persistence"])
+    assert cifar[persistence].tolist() == [0.32, 0.099, 0.064, 0.043]
+    assert cifar["knn_local_optima"] == 4
+    assert so2sat[["mean_fitness", "fitness_std", "autocorrelation", "ruggedness_tau"]].tolist() == [
+        0.822, 0.099, 0.572, 1.75]
+    assert so2sat[persistence].tolist() == [0.32, 0.483, 0.28, 0.264]
+    assert (so2sat["knn_local_optima"], so2sat["knn_optima_ratio"]) == (7, 1.75)
+    assert so2sat["local_optima_extrapolated"] == 11_153
+    assert math.isnan(so2sat["local_optima_estimate"])
+    assert "test kappa @ 36" in so2sat["fitness"] and "test accuracy @ 36" in cifar["fitness"]
 
 
 def test_unknown_footprint_column_is_rejected():
