@@ -76,14 +76,23 @@ def main() -> int:
             ON metric USING first(value) GROUP BY landscape ORDER BY landscape""".format(
             ", ".join(f"'{m}'" for m in DEMO_COLUMNS))).df()
         fitness = conn.execute("SELECT DISTINCT landscape, fitness FROM footprints ORDER BY landscape").fetchall()
+        _, reference = db.read_reference_state(conn)
     print(f"\ndone in {time.perf_counter() - t_start:.0f} s: {summary['architectures']} architectures trained; "
           f"mean val macro accuracy {summary['mean_val_macro_accuracy']}, overall {summary['mean_val_overall_accuracy']}")
     table = footprints.set_index("landscape").reindex(columns=list(DEMO_COLUMNS)).rename(columns=DEMO_COLUMNS)
-    with pd.option_context("display.width", 200, "display.max_columns", 12, "display.float_format", "{:.4g}".format):
-        print(f"\nfootprints (table `footprints`; n/a = not defined for that landscape):\n{table.to_string()}\n")
+    counts = ["cells", "optima", "N_hat", "10NN_optima", "optima_extrap"]  # whole numbers, not 2e+04
+    table[counts] = table[counts].round().astype("Int64")
+    with pd.option_context("display.width", 200, "display.max_columns", 12, "display.float_format", "{:.3f}".format):
+        print(f"\nfootprints (table `footprints`; <NA>/NaN = not defined for that landscape):\n{table.to_string()}\n")
     print("fitness of each landscape:")
     for name, label in fitness:
         print(f"  {name:<40} {label}")
+    if reference:
+        quality = reference.get("quality", {})
+        taus = ", ".join(f"{b}: {q['kendall_tau']:.3f}" for b, q in quality.items() if "kendall_tau" in q)
+        print(f"\nCIFAR-10 reference: {reference['architectures_measured']:,} NB101 cells measured "
+              f"({reference['source']}); surrogate Kendall tau on cells it did not see (pooled out-of-fold), "
+              f"per budget: {taus or 'n/a'}")
     print()
     print(f"DuckDB store : {store}")
     print(f"  SQL        : .venv/bin/python -c \"import duckdb; print(duckdb.connect('{store}', read_only=True)"

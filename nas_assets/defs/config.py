@@ -100,7 +100,9 @@ class ReferenceLandscapeConfig(Config):
     """How the CIFAR-10 reference landscape is completed over the whole space."""
 
     budgets: list[int] = Field(default=[4, 12, 36, 108], description="NB101 epoch budgets to load and predict.")
-    ensemble_size: int = Field(default=5, description="XGBoost members per budget's surrogate.")
+    ensemble_size: int = Field(
+        default=2, description="XGBoost members per budget's surrogate. 2: on the shipped 20,001 cells (36 epochs) "
+                               "out-of-fold tau 0.757 vs 0.758 with 5 members, in 40 s vs 88 s per budget.")
     eval_repeats: int = Field(default=1, description="Repeats of the 5-fold evaluation of each budget's surrogate.")
     seed: int = Field(default=0, description="Model and split seed.")
     workers: int = Field(default=0, description="Processes fitting budgets at once; 0 = min(2, CPUs).")

@@ -108,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     except (InvalidSpecError, ArchNotFound, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from nas_assets.train.cpus import allotted_cpus, configure_threads
+
+    try:  # the CPUs this process was given (SLURM, affinity, cgroup), not the machine's
+        cpus = allotted_cpus(local_ranks=max(1, args.devices))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_threads(cpus)
 
     from nas_assets.train.reporting import REPORTER
     from nas_assets.train.runner import result_path, train_architecture
@@ -131,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             resume=not args.no_resume, progress_every_s=args.progress_every,
             # who started it, for training_runs.launcher: a SLURM job, Dagster's local launcher, or a person
             run_info={"launcher": "slurm" if os.environ.get("SLURM_JOB_ID")
-                      else "dagster-local" if os.environ.get("DAGSTER_PIPES_CONTEXT") else "cli"},
+                      else "dagster-local" if os.environ.get("DAGSTER_PIPES_CONTEXT") else "cli",
+                      "cpu_threads": cpus.threads, "cpu_threads_from": cpus.source},
         )
         if record is not None:
             val = record["budgets"][-1]["val"] if record["budgets"] else {}
