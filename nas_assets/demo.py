@@ -89,7 +89,8 @@ def main() -> int:
         print(f"  {name:<40} {label}")
     if reference:
         quality = reference.get("quality", {})
-        taus = ", ".join(f"{b}: {q['kendall_tau']:.3f}" for b, q in quality.items() if "kendall_tau" in q)
+        taus = ", ".join(f"{b}: {q['kendall_tau']:.3f}" for b, q in sorted(quality.items(), key=lambda i: int(i[0]))
+                         if "kendall_tau" in q)
         print(f"\nCIFAR-10 reference: {reference['architectures_measured']:,} NB101 cells measured "
               f"({reference['source']}); surrogate Kendall tau on cells it did not see (pooled out-of-fold), "
               f"per budget: {taus or 'n/a'}")

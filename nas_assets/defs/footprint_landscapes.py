@@ -163,6 +163,7 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
                                          neighbours, c_pred, budgets=cp_budgets, **full))
         labels[CIFAR_FULL] = c_label + " (predicted)"
         c_nhat = landscapes[-1].footprint.local_optima_estimate
+        notes.append(_reference_quality_note(conn))
         table1[CIFAR_FULL] = {"mean overall accuracy": float(c_pred[cp_budgets.index(c_budget)].mean()),
                               "mean macro accuracy": np.nan}
         m_budgets, m_hashes, m_values = fq.reference_measured(conn, config.cifar10_metric)
@@ -203,3 +204,14 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
 def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
     return {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
                                        [table]).fetchall()}
+
+
+def _reference_quality_note(conn: duckdb.DuckDBPyConnection) -> str:
+    """The CIFAR-10 reference surrogates' quality per budget, on cells they did not see."""
+    _, summary = db.read_reference_state(conn)
+    quality = summary.get("quality", {})
+    per_budget = ", ".join(f"{b} epochs {q['kendall_tau']:.3f}" for b, q in sorted(quality.items(), key=lambda i: int(i[0]))
+                           if "kendall_tau" in q)
+    return (f"CIFAR-10 reference ({summary.get('source', 'NB101')}, {summary.get('architectures_measured', '?')} cells "
+            f"measured): surrogate Kendall tau on cells it did not see (pooled 5-fold out-of-fold) -- "
+            f"{per_budget or 'every budget measured on every cell, nothing predicted'}")
