@@ -67,6 +67,7 @@ def main() -> int:
     print(f"    {_run(instance, resources, ['footprint_report']):.1f} s", flush=True)
     store = resources["store"].path
     from nas_assets.core import store as db
+    from nas_assets.core.reference_landscape import tau_per_budget
     from nas_assets.defs import training_queries as q
 
     with db.connect(store, read_only=True) as conn:
@@ -88,9 +89,7 @@ def main() -> int:
     for name, label in fitness:
         print(f"  {name:<40} {label}")
     if reference:
-        quality = reference.get("quality", {})
-        taus = ", ".join(f"{b}: {q['kendall_tau']:.3f}" for b, q in sorted(quality.items(), key=lambda i: int(i[0]))
-                         if "kendall_tau" in q)
+        taus = tau_per_budget(reference)
         print(f"\nCIFAR-10 reference: {reference['architectures_measured']:,} NB101 cells measured "
               f"({reference['source']}); surrogate Kendall tau on cells it did not see (pooled out-of-fold), "
               f"per budget: {taus or 'n/a'}")

@@ -207,3 +207,11 @@ def build_reference_landscape(
         quality={str(b): _quality(f) for b, f in sorted(fitted.items())},
         measured_everywhere=complete,
     )
+
+
+def tau_per_budget(summary: dict[str, Any]) -> str:
+    """``"4: 0.626, 12: 0.705, ..."``: each budget's pooled out-of-fold Kendall tau, in budget order,
+    from a stored reference summary (``store.read_reference_state``); "" when nothing was fitted."""
+    quality = summary.get("quality", {})
+    return ", ".join(f"{b}: {q['kendall_tau']:.3f}" for b, q in sorted(quality.items(), key=lambda i: int(i[0]))
+                     if "kendall_tau" in q)

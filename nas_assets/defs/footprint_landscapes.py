@@ -23,6 +23,7 @@ import pandas as pd
 
 from nas_assets.core import store as db
 from nas_assets.core.footprints import Landscape, extrapolate_optima, full_landscape, match_budgets, sampled_landscape
+from nas_assets.core.reference_landscape import tau_per_budget
 from nas_assets.defs import footprint_queries as fq
 from nas_assets.defs import training_queries as q
 
@@ -209,9 +210,7 @@ def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
 def _reference_quality_note(conn: duckdb.DuckDBPyConnection) -> str:
     """The CIFAR-10 reference surrogates' quality per budget, on cells they did not see."""
     _, summary = db.read_reference_state(conn)
-    quality = summary.get("quality", {})
-    per_budget = ", ".join(f"{b} epochs {q['kendall_tau']:.3f}" for b, q in sorted(quality.items(), key=lambda i: int(i[0]))
-                           if "kendall_tau" in q)
+    per_budget = tau_per_budget(summary)
     return (f"CIFAR-10 reference ({summary.get('source', 'NB101')}, {summary.get('architectures_measured', '?')} cells "
-            f"measured): surrogate Kendall tau on cells it did not see (pooled 5-fold out-of-fold) -- "
+            f"measured): surrogate Kendall tau on cells it did not see (pooled 5-fold out-of-fold), per budget: "
             f"{per_budget or 'every budget measured on every cell, nothing predicted'}")

@@ -72,8 +72,8 @@ def test_footprint_report_end_to_end(tmp_path, fresh_store, reference_path):
         assert html.count("data:image/png;base64,") >= 5
         assert "may be copied from the So2Sat value" in html  # the published P+ caveat
         # the reference surrogates' quality per budget, on cells they did not see
-        assert "surrogate Kendall tau on cells it did not see (pooled 5-fold out-of-fold) -- 4 epochs 0." in html
-        assert ", 108 epochs 0." in html
+        assert "surrogate Kendall tau on cells it did not see (pooled 5-fold out-of-fold), per budget: 4: 0." in html
+        assert ", 108: 0." in html
         pngs = sorted((tmp_path / "reports" / "figures").glob("*.png"))
         assert len(pngs) >= 5 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
