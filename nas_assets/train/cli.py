@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             # who started it, for training_runs.launcher: a SLURM job, Dagster's local launcher, or a person
             run_info={"launcher": "slurm" if os.environ.get("SLURM_JOB_ID")
                       else "dagster-local" if os.environ.get("DAGSTER_PIPES_CONTEXT") else "cli",
-                      "cpu_threads": cpus.threads, "cpu_threads_from": cpus.source},
+                      # the count itself is environment.cpu_threads (torch's, per rank)
+                      "cpu_threads_from": cpus.source},
         )
         if record is not None:
             val = record["budgets"][-1]["val"] if record["budgets"] else {}

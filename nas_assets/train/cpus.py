@@ -43,14 +43,11 @@ def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     try:
         rel = next((line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
                     if line.startswith("0::")), "/")
-        for directory in (root / rel.lstrip("/"), root):
-            cpu_max = directory / "cpu.max"
-            if cpu_max.is_file():
-                quota, period = cpu_max.read_text().split()[:2]
-                return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError, IndexError):
+        cpu_max = next(p for p in (root / rel.lstrip("/") / "cpu.max", root / "cpu.max") if p.is_file())
+        quota, period = cpu_max.read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError, IndexError, StopIteration):  # no cgroup v2, no quota file
         return None
-    return None
 
 
 def _positive_int(environ: Mapping[str, str], name: str) -> int | None:
