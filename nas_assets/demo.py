@@ -13,6 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from dagster import AssetKey, DagsterInstance, materialize
 from dagster._utils.warnings import PreviewWarning
@@ -38,6 +39,40 @@ def _run(instance: DagsterInstance, resources: dict, selection: list[str], parti
     if not result.success:
         raise SystemExit(f"materialization of {selection} {partition_key or ''} failed")
     return time.perf_counter() - t0
+
+
+#: footprint columns printed as whole numbers (not 2e+04)
+_COUNT_COLUMNS = {"n_architectures", "local_optima", "local_optima_estimate", "knn_local_optima",
+                  "local_optima_extrapolated"}
+
+
+def _number(metric: str, value: float) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    if np.isinf(value):
+        return "inf"
+    return f"{value:,.0f}" if metric in _COUNT_COLUMNS else f"{value:.3f}"
+
+
+def footprint_table_text(long: pd.DataFrame) -> pd.DataFrame:
+    """``value [low, high]`` per landscape (rows) and demo column, from ``footprints`` rows."""
+    cells = {}
+    for r in long.itertuples(index=False):
+        text = _number(r.metric, r.value)
+        if text != "n/a" and not pd.isna(r.ci_low):
+            text += f" [{_number(r.metric, r.ci_low)}, {_number(r.metric, r.ci_high)}]"
+        cells.setdefault(r.landscape, {})[DEMO_COLUMNS[r.metric]] = text
+    return pd.DataFrame.from_dict(cells, orient="index").reindex(columns=list(DEMO_COLUMNS.values()))
+
+
+def verdict_table_text(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """metric, both values, the difference, its 95 % interval and the verdict, from ``footprint_differences``."""
+    rows = {r.metric: {"So2Sat": _number(r.metric, r.value_a), "CIFAR-10": _number(r.metric, r.value_b),
+                       "difference": _number(r.metric, r.difference),
+                       "95% interval": f"[{_number(r.metric, r.ci_low)}, {_number(r.metric, r.ci_high)}]",
+                       "verdict": r.verdict}
+            for r in verdicts.itertuples(index=False)}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def main() -> int:
@@ -72,19 +107,20 @@ def main() -> int:
 
     with db.connect(store, read_only=True) as conn:
         summary = q.results_summary(conn)
-        footprints = conn.execute("""
-            PIVOT (SELECT landscape, metric, value FROM footprints WHERE metric IN ({}))
-            ON metric USING first(value) GROUP BY landscape ORDER BY landscape""".format(
-            ", ".join(f"'{m}'" for m in DEMO_COLUMNS))).df()
+        footprints = conn.execute("SELECT landscape, metric, value, ci_low, ci_high FROM footprints "
+                                  "WHERE metric IN ({}) ORDER BY landscape".format(
+                                      ", ".join(f"'{m}'" for m in DEMO_COLUMNS))).df()
+        verdicts = conn.execute("SELECT * FROM footprint_differences ORDER BY metric").df()
         fitness = conn.execute("SELECT DISTINCT landscape, fitness FROM footprints ORDER BY landscape").fetchall()
         _, reference = db.read_reference_state(conn)
     print(f"\ndone in {time.perf_counter() - t_start:.0f} s: {summary['architectures']} architectures trained; "
           f"mean val macro accuracy {summary['mean_val_macro_accuracy']}, overall {summary['mean_val_overall_accuracy']}")
-    table = footprints.set_index("landscape").reindex(columns=list(DEMO_COLUMNS)).rename(columns=DEMO_COLUMNS)
-    counts = ["cells", "optima", "N_hat", "10NN_optima", "optima_extrap"]  # whole numbers, not 2e+04
-    table[counts] = table[counts].round().astype("Int64")
-    with pd.option_context("display.width", 200, "display.max_columns", 12, "display.float_format", "{:.3f}".format):
-        print(f"\nfootprints (table `footprints`; <NA>/NaN = not defined for that landscape):\n{table.to_string()}\n")
+    with pd.option_context("display.width", 250, "display.max_columns", 12, "display.max_colwidth", 40):
+        print("\nfootprints with their 95 % intervals (table `footprints`, columns ci_low/ci_high/ci_method; "
+              f"n/a = not defined for that landscape):\n{footprint_table_text(footprints).to_string()}\n")
+        if len(verdicts):
+            print(f"verdicts: paired bootstrap, {verdicts['landscape_a'].iloc[0]} minus {verdicts['landscape_b'].iloc[0]} "
+                  f"on the same cells (table `footprint_differences`):\n{verdict_table_text(verdicts).to_string()}\n")
     print("fitness of each landscape:")
     for name, label in fitness:
         print(f"  {name:<40} {label}")

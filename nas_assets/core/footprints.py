@@ -20,6 +20,16 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from nas_assets.core.footprint_intervals import (
+    DEFAULT_RESAMPLES,
+    Difference,
+    Interval,
+    LandscapeSamples,
+    intervals_many,
+    paired_differences,
+    ratio_interval,
+    repeat_resamples,
+)
 from nas_assets.core.landscape import (
     KNN_OPTIMA_K,
     Footprint,
@@ -51,6 +61,10 @@ class Landscape:
     correlogram: np.ndarray | None = field(default=None, repr=False)
     walk_rho: np.ndarray | None = field(default=None, repr=False)
     details: dict[str, Any] = field(default_factory=dict)
+    #: what the metrics are resampled from (see :mod:`nas_assets.core.footprint_intervals`)
+    samples: LandscapeSamples | None = field(default=None, repr=False)
+    #: metric -> 95 % interval, filled by :func:`with_intervals`
+    intervals: dict[str, Interval] = field(default_factory=dict)
 
 
 def _curves(fitness_by_budget: np.ndarray | None, budgets: Sequence[int] | None) -> dict[str, np.ndarray] | None:
@@ -102,11 +116,16 @@ def sampled_landscape(
     walks = [np.asarray(w, dtype=float) for w in (walks_fitness or []) if len(w) >= 2]
     by_budget = None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2 else fitness_by_budget
     fp = footprint(fitness, fitness_by_budget=by_budget, walks_fitness=walks or None)
+    optimum = None
     if codes is not None:
-        fp = replace(fp, knn_local_optima=int(knn_local_optima_mask(fitness, codes, knn_k).sum()))
+        optimum = knn_local_optima_mask(fitness, codes, knn_k)
+        fp = replace(fp, knn_local_optima=int(optimum.sum()))
     corr, rho = _walk_stats(walks, max_lag)
-    return Landscape(name, "sampled", fitness_label, fp, np.asarray(fitness, dtype=float), _curves(by_budget, budgets),
-                     corr, rho, {"walks": len(walks), "walk_steps": int(sum(len(w) for w in walks)), **(details or {})})
+    f = np.asarray(fitness, dtype=float)
+    samples = LandscapeSamples(f, None if by_budget is None else np.asarray(by_budget, dtype=float), optimum, rho)
+    return Landscape(name, "sampled", fitness_label, fp, f, _curves(by_budget, budgets), corr, rho,
+                     {"walks": len(walks), "walk_steps": int(sum(len(w) for w in walks)), **(details or {})},
+                     samples)
 
 
 def extrapolate_optima(landscape: Landscape, reference: Landscape, reference_n_hat: float | None) -> Landscape:
@@ -138,6 +157,7 @@ def full_landscape(
     seed: int = 0,
     budgets: Sequence[int] | None = None,
     max_lag: int = 10,
+    member_fitness: np.ndarray | None = None,
 ) -> Landscape:
     """Footprint of a fully known landscape (one fitness per architecture of the space).
 
@@ -151,6 +171,8 @@ def full_landscape(
         seed: seed of walks and estimator.
         budgets: the epochs of ``fitness_by_budget``'s rows (shown with the persistence curves).
         max_lag: longest lag of the correlogram.
+        member_fitness: (members, N) each surrogate ensemble member's predictions of the space:
+            the exact local optima of each member's landscape give that count's interval.
     """
     f = np.asarray(fitness, dtype=float)
     walks = random_walks(neighbours, n_walks=n_walks, n_steps=walk_length, seed=seed)
@@ -164,7 +186,13 @@ def full_landscape(
     corr, rho = _walk_stats(list(walks_fitness), max_lag)
     details = {"estimate_over_exact": float(estimate["n_hat"] / exact) if exact else float("nan"),
                "estimator_searches": int(estimate.get("n_searches", 0)), "estimator_repeats": estimator_repeats}
-    return Landscape(name, "full", fitness_label, fp, f, _curves(by_budget, budgets), corr, rho, details)
+    member_optima = None
+    if member_fitness is not None and len(member_fitness):
+        member_optima = [count_local_optima(np.asarray(m, dtype=float), neighbours) for m in member_fitness]
+        details["member_local_optima"] = member_optima
+    samples = LandscapeSamples(f, None if by_budget is None else np.asarray(by_budget, dtype=float), None, rho,
+                               np.asarray(estimate["k"]), member_optima)
+    return Landscape(name, "full", fitness_label, fp, f, _curves(by_budget, budgets), corr, rho, details, samples)
 
 
 def footprint_table(landscapes: Sequence[Landscape]) -> pd.DataFrame:
@@ -174,11 +202,70 @@ def footprint_table(landscapes: Sequence[Landscape]) -> pd.DataFrame:
 
 
 def footprint_rows(landscapes: Sequence[Landscape]) -> pd.DataFrame:
-    """Long format for the ``footprints`` table: landscape, metric, value (NaN = not computed), fitness."""
-    rows = [{"landscape": ls.name, "metric": metric, "value": np.nan if value is None else float(value),
-             "fitness": ls.fitness_label}
-            for ls in landscapes for metric, value in ls.footprint.as_dict().items()]
+    """Long format for the ``footprints`` table: landscape, metric, value (NaN = not computed), fitness,
+    and the 95 % interval ``ci_low``/``ci_high`` with ``ci_method`` (NaN/None: no interval)."""
+    rows = []
+    for ls in landscapes:
+        for metric, value in ls.footprint.as_dict().items():
+            interval = ls.intervals.get(metric) if value is not None else None
+            rows.append({"landscape": ls.name, "metric": metric, "value": np.nan if value is None else float(value),
+                         "fitness": ls.fitness_label,
+                         "ci_low": np.nan if interval is None else interval.low,
+                         "ci_high": np.nan if interval is None else interval.high,
+                         "ci_method": None if interval is None else interval.method})
     return pd.DataFrame(rows)
+
+
+def interval_table(landscapes: Sequence[Landscape]) -> pd.DataFrame:
+    """``landscape, metric, low, high, method`` of every interval (the report's error bars)."""
+    rows = [{"landscape": ls.name, "metric": metric, "low": iv.low, "high": iv.high, "method": iv.method}
+            for ls in landscapes for metric, iv in ls.intervals.items()
+            if ls.footprint.as_dict().get(metric) is not None]
+    return pd.DataFrame(rows, columns=["landscape", "metric", "low", "high", "method"])
+
+
+def with_intervals(landscapes: Sequence[Landscape], n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                   full_space_cell_resamples: int | None = None) -> None:
+    """Fill each landscape's ``intervals`` (in place); landscapes of one size share their resamples.
+
+    ``full_space_cell_resamples``: resamples of the cell metrics of full landscapes (None: ``n_resamples``).
+    """
+    have = [ls for ls in landscapes if ls.samples is not None]
+    samples = [replace(ls.samples, cell_resamples=full_space_cell_resamples) if ls.kind == "full" else ls.samples
+               for ls in have]
+    for ls, found in zip(have, intervals_many(samples, n_resamples, seed)):
+        ls.intervals.update(found)
+
+
+def with_ratio_intervals(landscape: Landscape, reference: Landscape, reference_full: Landscape | None,
+                         n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> None:
+    """Intervals of :func:`extrapolate_optima`'s ratio and extrapolated count (in place): the ratio
+    paired over the shared cells, times the reference full landscape's N̂ resampled over its repeats."""
+    if landscape.samples is None or reference.samples is None or landscape.footprint.knn_optima_ratio is None:
+        return
+    n_hat = None
+    if reference_full is not None and reference_full.samples is not None and reference_full.samples.estimator_k is not None:
+        n_hat = repeat_resamples(reference_full.samples.estimator_k, n_resamples, seed + 2)["local_optima_estimate"]
+    landscape.intervals.update(ratio_interval(landscape.samples, reference.samples, n_resamples, seed, n_hat))
+
+
+def paired_verdicts(a: Landscape, b: Landscape, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """Paired bootstrap of ``a - b`` per metric (same cells, same walks) with the verdict.
+
+    Returns:
+        One row per metric: ``metric, a, b, difference, ci_low, ci_high, verdict, method``
+        (``a``/``b`` hold the landscapes' names in ``attrs``).
+    """
+    if a.samples is None or b.samples is None:
+        raise ValueError("paired verdicts need both landscapes' samples")
+    found: list[Difference] = paired_differences(a.samples, b.samples, a.footprint.as_dict(), b.footprint.as_dict(),
+                                                 n_resamples, seed)
+    frame = pd.DataFrame([{"metric": d.metric, "a": d.value_a, "b": d.value_b, "difference": d.difference,
+                           "ci_low": d.low, "ci_high": d.high, "verdict": d.verdict, "method": d.method}
+                          for d in found],
+                         columns=["metric", "a", "b", "difference", "ci_low", "ci_high", "verdict", "method"])
+    frame.attrs.update(a=a.name, b=b.name)
+    return frame
 
 
 #: The budget both sides are compared at when both recorded it (the authors used 36 epochs).

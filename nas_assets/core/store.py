@@ -73,7 +73,14 @@ TABLES: dict[str, str] = {
     ),
     "footprints": (
         "landscape VARCHAR NOT NULL, metric VARCHAR NOT NULL, value DOUBLE, fitness VARCHAR NOT NULL, "
-        "computed_at TIMESTAMP NOT NULL, PRIMARY KEY (landscape, metric)"
+        "computed_at TIMESTAMP NOT NULL, ci_low DOUBLE, ci_high DOUBLE, ci_method VARCHAR, "
+        "PRIMARY KEY (landscape, metric)"
+    ),
+    # paired bootstrap of So2Sat's trained sample minus CIFAR-10 on the same cells, per metric
+    "footprint_differences": (
+        "metric VARCHAR PRIMARY KEY, landscape_a VARCHAR NOT NULL, landscape_b VARCHAR NOT NULL, value_a DOUBLE, "
+        "value_b DOUBLE, difference DOUBLE, ci_low DOUBLE, ci_high DOUBLE, verdict VARCHAR NOT NULL, "
+        "method VARCHAR NOT NULL, computed_at TIMESTAMP NOT NULL"
     ),
 }
 RESULT_TABLES = ("training_runs", "budget_metrics", "class_metrics")
@@ -289,6 +296,16 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFra
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}")
     _replace(conn, table, frame)
+
+
+def write_footprints(conn: duckdb.DuckDBPyConnection, footprints: pd.DataFrame, differences: pd.DataFrame) -> None:
+    """Replace ``footprints`` and ``footprint_differences`` together, in one transaction."""
+    with transaction(conn):
+        for table, frame in (("footprints", footprints), ("footprint_differences", differences)):
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"CREATE TABLE {table} ({TABLES[table]})")
+            if len(frame):
+                _insert(conn, table, frame)
 
 
 def write_predictions(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame, version: str) -> None:

@@ -472,6 +472,19 @@ class Surrogate:
             mean[sl], std[sl] = self.predict_features(x, calibrated=calibrated)
         return mean, std
 
+    def predict_members_arrays(
+        self, matrices: np.ndarray, labels: np.ndarray, n_vertices: np.ndarray, *, chunk: int = PREDICT_CHUNK,
+    ) -> np.ndarray:
+        """(members, N) predictions of each ensemble member for padded cells (see :meth:`predict_arrays`):
+        each member's predictions of the whole space form a landscape of their own."""
+        n = np.asarray(matrices).shape[0]
+        out = np.empty((len(self.models), n), dtype=np.float64)
+        for start in range(0, n, chunk):
+            sl = slice(start, min(start + chunk, n))
+            x = features_from_arrays(matrices[sl], labels[sl], n_vertices[sl], self.feature_sets, self.shape)
+            out[:, sl] = _predict_members(self.models, x, self.config.target_transform)
+        return out
+
     def sample(self, specs: Sequence[Spec], rng: np.random.Generator | int | None = None) -> np.ndarray:
         """A "noisy benchmark" query: one draw per spec from N(mean, std), std calibrated.
 

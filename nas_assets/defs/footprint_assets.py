@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from nas_assets.core import store as db
-from nas_assets.core.footprints import footprint_rows, footprint_table
+from nas_assets.core.footprints import footprint_rows, footprint_table, interval_table
 from nas_assets.core.landscape import check_footprint
 from nas_assets.core.surrogate_artifacts import CV_PREDICTIONS, read_index
 from nas_assets.defs.config import FootprintConfig
@@ -29,7 +29,7 @@ from nas_assets.defs.reference_assets import cifar10_reference
 from nas_assets.defs.resources import ArtifactsResource, StoreResource
 from nas_assets.defs.space_assets import sampled_architectures
 from nas_assets.defs.surrogate_assets import surrogate_predictions
-from nas_assets.report import ReportData, footprint_markdown, published_footprints, write_report
+from nas_assets.report import ReportData, footprint_markdown, published_footprints, verdict_markdown, write_report
 from nas_assets.report.data import PUBLISHED_CAVEATS
 
 FOOTPRINT_CHECK = AssetCheckSpec(
@@ -51,6 +51,15 @@ def _scatter(models_dir: str, target: str) -> dict | None:
                                                     if k in pooled}, "n": len(cv)}
 
 
+def _difference_rows(verdicts: pd.DataFrame | None, now: pd.Timestamp) -> pd.DataFrame:
+    columns = ["metric", "landscape_a", "landscape_b", "value_a", "value_b", "difference", "ci_low", "ci_high",
+               "verdict", "method", "computed_at"]
+    if verdicts is None or verdicts.empty:
+        return pd.DataFrame(columns=columns)
+    return (verdicts.rename(columns={"a": "value_a", "b": "value_b"})
+            .assign(landscape_a=verdicts.attrs["a"], landscape_b=verdicts.attrs["b"], computed_at=now)[columns])
+
+
 def _markdown_images(paths: dict[str, Path]) -> str:
     return "\n\n".join(f"**{name}**\n\n![{name}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
                        for name, p in paths.items() if name != "html")
@@ -65,7 +74,7 @@ def footprint_report(
     t_start = time.perf_counter()
     try:
         with store.connect(read_only=True) as conn:
-            comparison = compare_landscapes(conn, config, store.path)
+            comparison = compare_landscapes(conn, config, store.path, artifacts.models_dir)
     except (FootprintInputError, LookupError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
     landscapes, label = comparison.landscapes, comparison.fitness_labels[SO2SAT_SAMPLE]
@@ -86,16 +95,22 @@ def footprint_report(
         published=published_footprints(),
         title="Fitness landscape footprint: So2Sat LCZ42 vs CIFAR-10",
         notes=comparison.notes + list(PUBLISHED_CAVEATS),
+        intervals=interval_table(landscapes),
+        verdicts=comparison.verdicts,
+        metric_descriptions=comparison.descriptions,
     )
     paths = write_report(report, Path(artifacts.reports_dir))
-    rows = footprint_rows(landscapes).assign(computed_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    rows = footprint_rows(landscapes).assign(computed_at=now)
+    differences = _difference_rows(comparison.verdicts, now)
     with store.connect() as conn:
-        db.replace_table(conn, "footprints", rows)
+        db.write_footprints(conn, rows, differences)
     problems = {ls.name: check_footprint(ls.footprint) for ls in landscapes}
     bad = {k: v for k, v in problems.items() if v}
     return MaterializeResult(
         metadata={
             "footprints": MetadataValue.md(footprint_markdown(report)),
+            "verdicts": MetadataValue.md(verdict_markdown(report) or "no paired comparison (no CIFAR-10 reference)"),
             "table1": MetadataValue.md(report.table1.round(4).to_markdown()),
             "figures": MetadataValue.md(_markdown_images(paths)),
             "report": MetadataValue.path(str(paths["html"])),

@@ -16,16 +16,28 @@ With the same fitness on both sides (a metric per side at one epoch budget):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from nas_assets.core import store as db
-from nas_assets.core.footprints import Landscape, extrapolate_optima, full_landscape, match_budgets, sampled_landscape
+from nas_assets.core.footprints import (
+    Landscape,
+    extrapolate_optima,
+    full_landscape,
+    match_budgets,
+    paired_verdicts,
+    sampled_landscape,
+    with_intervals,
+    with_ratio_intervals,
+)
+from nas_assets.core.landscape import KNN_OPTIMA_K
 from nas_assets.core.reference_landscape import tau_per_budget
 from nas_assets.defs import footprint_queries as fq
 from nas_assets.defs import training_queries as q
+from nas_assets.report.data import metric_descriptions
 
 SO2SAT_SAMPLE, SO2SAT_FULL = "So2Sat (trained sample)", "So2Sat (surrogate, full space)"
 CIFAR_DESIGN, CIFAR_FULL = "CIFAR-10 (design cells)", "CIFAR-10 (surrogate, full space)"
@@ -51,6 +63,8 @@ class Comparison:
     median: tuple[str, float] | None = None
     per_class: pd.DataFrame | None = None
     protocol: str | None = None
+    verdicts: pd.DataFrame | None = None
+    descriptions: dict[str, str] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 
@@ -74,7 +88,37 @@ def _label(side: str, metric: str, budget: int) -> str:
     return f"{side} {metric} @ {budget} epochs"
 
 
-def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str) -> Comparison:
+def _member_fitness(directory: Path | None, arrays) -> np.ndarray | None:
+    """(members, N) predictions of the surrogate artifact in ``directory`` over the padded space."""
+    if directory is None or not (directory / "manifest.json").exists():
+        return None
+    from nas_assets.core.surrogate import Surrogate
+
+    return Surrogate.load(directory).predict_members_arrays(*arrays)
+
+
+def _so2sat_artifact(models_dir: str | None, metric: str, budget: int) -> Path | None:
+    if models_dir is None:
+        return None
+    from nas_assets.core.surrogate_artifacts import read_index
+
+    try:
+        entry = next(t for t in read_index(models_dir)["targets"] if t["metric"] == metric and int(t["budget"]) == budget)
+    except (FileNotFoundError, ValueError, StopIteration):
+        return None
+    return Path(models_dir) / entry["directory"]
+
+
+def _reference_artifact(conn: duckdb.DuckDBPyConnection, models_dir: str | None, budget: int) -> Path | None:
+    if models_dir is None:
+        return None
+    _, summary = db.read_reference_state(conn)
+    version = (summary.get("quality") or {}).get(str(budget), {}).get("version")
+    return None if version is None else Path(models_dir) / "cifar10" / f"val_accuracy@{budget}" / version
+
+
+def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
+                       models_dir: str | None = None) -> Comparison:
     """Build every landscape of the report from the store (see the module docstring).
 
     Args:
@@ -82,10 +126,15 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
         config: a ``FootprintConfig`` (metric, cifar10_metric, budget, cifar10_budget,
             neighbourhood, n_walks, walk_length, estimator_repeats, seed).
         store_path: named in error messages.
+        models_dir: the surrogate artifacts; each ensemble member's landscape gives the interval
+            of a full landscape's exact local optima (left out without it).
 
     Raises:
         FootprintInputError: nothing trained, a budget not recorded, predictions missing.
     """
+    for name, default in (("bootstrap_resamples", 1000), ("full_space_cell_resamples", 200)):
+        if getattr(config, name) < 1:
+            raise FootprintInputError(f"{name} must be >= 1 ({default} is the default), got {getattr(config, name)}")
     run_key, run_keys = q.main_run_key(conn)
     if run_key is None:
         raise FootprintInputError(f"no trained architectures in {store_path}; train partitions first")
@@ -115,6 +164,7 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
     neighbours = _neighbours(conn, config.neighbourhood, n)
     full = dict(n_walks=config.n_walks, walk_length=config.walk_length,
                 estimator_repeats=config.estimator_repeats, seed=config.seed)
+    space_arrays = db.read_padded_space(conn)[1] if models_dir is not None else None
     if not db.table_count(conn, "surrogate_predictions"):
         raise FootprintInputError(f"surrogate_predictions in {store_path} is empty; materialize surrogate_model "
                                   "and surrogate_predictions first")
@@ -123,8 +173,9 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
         if budget not in p_budgets:
             raise FootprintInputError(f"surrogate_predictions has no {config.metric}@{budget} (has budgets {p_budgets}); "
                                       f"add '{config.metric}@{budget}' to surrogate_model's targets")
+        members = _member_fitness(_so2sat_artifact(models_dir, config.metric, budget), space_arrays)
         landscapes.append(full_landscape(SO2SAT_FULL, label + " (predicted)", predicted[p_budgets.index(budget)],
-                                         neighbours, predicted, budgets=p_budgets, **full))
+                                         neighbours, predicted, budgets=p_budgets, member_fitness=members, **full))
         labels[SO2SAT_FULL] = label + " (predicted)"
         table1[SO2SAT_FULL] = {"mean overall accuracy": float(predicted[p_budgets.index(budget)].mean())
                                if config.metric == "val_overall_accuracy" else np.nan,
@@ -160,8 +211,11 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
         table1[CIFAR_DESIGN] = {"mean overall accuracy": float(design[k].mean()), "mean macro accuracy": np.nan}
         notes.append(f"{CIFAR_DESIGN}: the {len(hashes)} So2Sat cells, CIFAR-10 accuracy measured by NB101 on "
                      f"{n_measured} and predicted by the reference surrogate on {len(hashes) - n_measured}")
+        c_members = None
+        if config.cifar10_metric == "val_accuracy":  # a budget measured on every cell has no surrogate
+            c_members = _member_fitness(_reference_artifact(conn, models_dir, c_budget), space_arrays)
         landscapes.append(full_landscape(CIFAR_FULL, c_label + " (predicted)", c_pred[cp_budgets.index(c_budget)],
-                                         neighbours, c_pred, budgets=cp_budgets, **full))
+                                         neighbours, c_pred, budgets=cp_budgets, member_fitness=c_members, **full))
         labels[CIFAR_FULL] = c_label + " (predicted)"
         c_nhat = landscapes[-1].footprint.local_optima_estimate
         notes.append(_reference_quality_note(conn))
@@ -179,7 +233,9 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
                                                     o_values, budgets=o_budgets))
                 labels[CIFAR_OOF] = c_label + " (surrogate, out-of-fold)"
         landscapes[0] = extrapolate_optima(landscapes[0], landscapes[design_index], c_nhat)
+        design_pair = (landscapes[0], landscapes[design_index], landscapes[design_index + 1])
     else:
+        design_pair = None
         notes.append("CIFAR-10: no NB101 reference in the store (materialize cifar10_reference); columns left out")
 
     order = np.argsort(fitness)
@@ -191,15 +247,34 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str)
               f"neighbourhood: {config.neighbourhood}; full landscapes: {config.n_walks} walks x {config.walk_length} "
               f"steps, estimator {config.estimator_repeats} repeats, seed {config.seed}",
               "sampled landscapes: ruggedness along the design's random walks; local optima = cells fitter than all "
-              "of their 10 nearest sampled cells (FLA Hamming distance); So2Sat's extrapolated count = "
+              f"of their {KNN_OPTIMA_K} nearest sampled cells (FLA Hamming distance); So2Sat's extrapolated count = "
               "(So2Sat / CIFAR-10 sampled optima on the same cells) x CIFAR-10's N̂",
               "published columns: the authors' numbers, each on its own fitness (see its header), not recomputed"]
     for ls in landscapes:
         if ls.kind == "full":
             notes.append(f"{ls.name}: birthday-paradox estimate / exact local optima = {ls.details['estimate_over_exact']:.3f}")
+    resamples = config.bootstrap_resamples
+    with_intervals(landscapes, resamples, config.seed, config.full_space_cell_resamples)
+    verdicts = None
+    if design_pair is not None:
+        with_ratio_intervals(design_pair[0], design_pair[1], design_pair[2], resamples, config.seed)
+        verdicts = paired_verdicts(design_pair[0], design_pair[1], resamples, config.seed)
+    notes.append(f"intervals: 95 % percentile bootstrap, {resamples} resamples (seed {config.seed}; "
+                 f"{config.full_space_cell_resamples} for the cell metrics of full-space landscapes): over cells for "
+                 "mean, spread, persistence and sampled optima, over walks for ρ̄(1) and τ, over the estimator's "
+                 "repeats for N̂; exact local optima of a surrogate landscape: the range over its ensemble members' "
+                 "landscapes. On a full landscape the cell bootstrap measures how the metric varies over the "
+                 "space's cells, not the surrogate's error.")
+    if verdicts is not None:
+        notes.append(f"verdicts: paired bootstrap of {SO2SAT_SAMPLE} − {CIFAR_DESIGN} on the same cells and walks; "
+                     "'differs' when the 95 % interval of the difference excludes 0, else 'within noise'")
+    descriptions = metric_descriptions(
+        neighbourhood=config.neighbourhood, n_walks=config.n_walks, walk_length=config.walk_length,
+        design_walks=len(walks), estimator_repeats=config.estimator_repeats, knn_k=KNN_OPTIMA_K,
+        budgets={"So2Sat": budgets, **({"CIFAR-10": c_budgets} if c_budget is not None else {})})
     return Comparison(landscapes, labels, notes, pd.DataFrame(table1).T, run_key, budget, c_budget,
                       (best, float(fitness[order[-1]])), (median, float(fitness[order[len(order) // 2]])),
-                      per_class, protocol or "snapshot")
+                      per_class, protocol or "snapshot", verdicts, descriptions)
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:

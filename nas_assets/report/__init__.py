@@ -13,7 +13,7 @@ from nas_assets.report.data import (
     format_metric,
     published_footprints,
 )
-from nas_assets.report.html import FIGURES, footprint_markdown, write_report
+from nas_assets.report.html import FIGURES, footprint_markdown, verdict_markdown, write_report
 
 __all__ = [
     "FIGURES",
@@ -25,5 +25,6 @@ __all__ = [
     "footprint_markdown",
     "format_metric",
     "published_footprints",
+    "verdict_markdown",
     "write_report",
 ]

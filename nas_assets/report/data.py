@@ -8,7 +8,7 @@ HTML tables and the Markdown for the Dagster UI all read their names and formats
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -290,6 +290,12 @@ class ReportData:
         title: Report heading.
         generated_at: When the report was built (text).
         notes: Provenance lines: database path, design, budgets, surrogate configuration.
+        intervals: ``landscape, metric, low, high, method``: the 95 % interval of a value (tables
+            print ``value [low, high]``, the footprint figure draws error bars).
+        verdicts: the paired comparison, one row per metric: ``metric, a, b, difference, ci_low,
+            ci_high, verdict, method``; ``attrs["a"]``/``attrs["b"]`` name the two landscapes.
+        metric_descriptions: metric -> description built from the run's settings (walks, budgets,
+            neighbourhood), replacing :data:`METRICS`' generic sentence.
 
     Raises:
         ValueError: ``footprints`` has a column that is not a metric, or a persistence curve lacks
@@ -311,6 +317,9 @@ class ReportData:
     title: str = "Fitness landscape footprint"
     generated_at: str = field(default_factory=_now)
     notes: list[str] = field(default_factory=list)
+    intervals: pd.DataFrame | None = None
+    verdicts: pd.DataFrame | None = None
+    metric_descriptions: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.footprints.columns if c not in METRICS]
@@ -329,6 +338,19 @@ class ReportData:
             missing = {"measured", "predicted"} - set(self.surrogate_scatter)
             if missing:
                 raise ValueError(f"ReportData.surrogate_scatter lacks {sorted(missing)}")
+
+    def description_of(self, key: str) -> str:
+        """What a metric means in this report (the run's own settings where they matter)."""
+        return self.metric_descriptions.get(key, METRICS[key].description)
+
+    def interval_of(self, name: str, key: str) -> tuple[float, float] | None:
+        """The (low, high) interval of one landscape's metric, or None."""
+        if self.intervals is None or self.intervals.empty:
+            return None
+        hit = self.intervals[(self.intervals["landscape"] == name) & (self.intervals["metric"] == key)]
+        if hit.empty or not np.isfinite(hit["low"].iloc[0]):
+            return None
+        return float(hit["low"].iloc[0]), float(hit["high"].iloc[0])
 
     def label_of(self, name: str) -> str:
         """The fitness of one landscape."""
@@ -367,3 +389,61 @@ def format_metric(key: str, value: object) -> str:
         return "∞" if number > 0 else "−∞"
     info = METRICS.get(key)
     return format(number, info.fmt if info else ".3g")
+
+
+def format_with_interval(key: str, value: object, interval: tuple[float, float] | None) -> str:
+    """``value [low, high]`` in the metric's format; just the value without an interval."""
+    text = format_metric(key, value)
+    if interval is None or text == "n/a":
+        return text
+    return f"{text} [{format_metric(key, interval[0])}, {format_metric(key, interval[1])}]"
+
+
+def metric_descriptions(
+    *,
+    neighbourhood: str,
+    n_walks: int,
+    walk_length: int,
+    design_walks: int | None,
+    estimator_repeats: int,
+    budgets: Mapping[str, Sequence[int]],
+    knn_k: int,
+    persistence_percent: int = 25,
+) -> dict[str, str]:
+    """The metric descriptions that depend on the run, written from the values it used.
+
+    Args:
+        neighbourhood: ``fla`` (Hamming-1 on the 289-bit encoding) or ``graph_edit``.
+        n_walks, walk_length: the fresh random walks on full landscapes.
+        design_walks: the design's own walks the sampled landscapes are scored along (None: none).
+        estimator_repeats: repeats of the birthday-paradox estimator.
+        budgets: side (e.g. ``"So2Sat"``) -> the epoch budgets its persistence compares.
+        knn_k: nearest sampled cells of the sampled local optima.
+        persistence_percent: N of P±(N).
+    """
+    step = {"fla": "Hamming-1 (FLA encoding)", "graph_edit": "graph-edit (one edge or op)"}.get(neighbourhood,
+                                                                                                neighbourhood)
+    walks = f"{n_walks} fresh random walks of {walk_length} {step} steps on a full landscape"
+    if design_walks:
+        walks = f"the design's {design_walks} random walks on a sampled landscape, " + walks
+    per_side = "; ".join(f"{side} {', '.join(str(b) for b in sorted(bs))} epochs" for side, bs in budgets.items() if bs)
+    n = persistence_percent
+    return {
+        "autocorrelation": f"Lag-1 autocorrelation of fitness along random walks ({walks}), averaged over walks: "
+                           "near 1 = smooth landscape, near 0 = rugged.",
+        "local_optima": f"Architectures with no strictly better {step} neighbour; exact on a fully known landscape.",
+        "local_optima_estimate": f"N̂ = K̄²/(2 ln 2), K̄ = mean index of the first repeated optimum over "
+                                 f"best-improvement local searches from random starts, {estimator_repeats} repeats.",
+        "knn_local_optima": f"Sampled cells fitter than all of their {knn_k} nearest sampled cells (FLA Hamming "
+                            "distance, ties to the lower index): the authors' count on a sample, comparable between "
+                            "two fitnesses on the same cells.",
+        "positive_persistence": f"Share of the top-{n}% architectures at the first budget (t0) that stay in the top "
+                                f"{n}% at every budget the landscape recorded ({per_side}): high = early training "
+                                "already finds the good ones.",
+        "positive_auc": f"Mean of P⁺(N) over N = 1..{n}%.",
+        "negative_persistence": f"Share of the bottom-{n}% architectures at the first budget (t0) that stay in the "
+                                f"bottom {n}% at every budget ({per_side}).",
+        "negative_auc": f"Mean of P⁻(N) over N = 1..{n}%.",
+        "n_walks": "Number of random walks the autocorrelation was averaged over "
+                   f"({n_walks} on a full landscape{', the design walks with at least 2 measured cells on a sample' if design_walks else ''}).",
+    }

@@ -115,6 +115,7 @@ def footprint_figure(
     published: pd.DataFrame | None = None,
     *,
     colors: Mapping[str, str] | None = None,
+    intervals: Mapping[tuple[str, str], tuple[float, float]] | None = None,
 ) -> bytes | None:
     """The eight footprint metrics as horizontal bars, one panel (and axis) per metric.
 
@@ -126,6 +127,7 @@ def footprint_figure(
         footprints: One row per landscape, :data:`METRICS` columns.
         published: Published anchor rows in the same columns (e.g. ``published_footprints()``).
         colors: Landscape → colour.
+        intervals: (landscape, metric) → (low, high), drawn as an error bar on that bar.
 
     Returns:
         PNG bytes, or None when there is no footprint row.
@@ -190,7 +192,14 @@ def footprint_figure(
             ax.barh(y[i], max(value - left, 0.0), left=left, height=0.7, color=face, hatch=hatch,
                     hatchcolor=bar_colors[i] if is_published else "white",
                     edgecolor=bar_colors[i] if (is_published or estimated[i]) else "none", linewidth=1.0)
-            text = format_metric("local_optima_estimate" if estimated[i] else key, value)
+            shown = "local_optima_estimate" if estimated[i] else key
+            interval = (intervals or {}).get((name, shown))
+            if interval is not None and all(np.isfinite(interval)):
+                low, high = min(interval[0], value), max(interval[1], value)
+                if info.scale != "log" or low > 0:
+                    ax.errorbar(value, y[i], xerr=[[value - low], [high - value]], fmt="none", ecolor="black",
+                                elinewidth=1.0, capsize=3, zorder=3)
+            text = format_metric(shown, value)
             if estimated[i]:
                 text = "≈" + text
             if key == "autocorrelation":

@@ -20,7 +20,7 @@ import pandas as pd
 
 from nas_assets.core.files import atomic_write
 from nas_assets.report import figures
-from nas_assets.report.data import METRICS, ReportData, format_metric
+from nas_assets.report.data import METRICS, ReportData, format_metric, format_with_interval
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,10 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "footprint",
         "Footprint: the 8 metrics side by side",
-        "One panel per metric, one bar per landscape. Fractions share a 0–1 axis, local optima a log "
-        "axis (≈ hatched = estimate N̂). Grey hatched bars are the published anchors, measured with the "
-        "authors' fitness — compare shapes, not decimals.",
-        lambda r, c: figures.footprint_figure(r.footprints, r.published, colors=c),
+        "One panel per metric, one bar per landscape, with its 95 % interval as an error bar. Fractions "
+        "share a 0–1 axis, local optima a log axis (≈ hatched = estimate N̂). Grey hatched bars are the "
+        "published anchors, measured with the authors' fitness — compare shapes, not decimals.",
+        lambda r, c: figures.footprint_figure(r.footprints, r.published, colors=c, intervals=_interval_map(r)),
     ),
     FigureSpec(
         "fitness_distribution",
@@ -96,6 +96,7 @@ td.na{color:#999;text-align:center}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:.92em;margin-top:.3em}
 ul.notes{color:#444;font-size:.92em}
+.ci{display:block;color:#777;font-size:.85em}td.differs{font-weight:bold;color:#b3261e}td.noise{color:#666}
 """
 
 
@@ -149,15 +150,67 @@ def footprint_markdown(report: ReportData) -> str:
         + " |",
     ]
     for key in _metric_rows(report):
-        values = [format_metric(key, table.loc[n, key]) for n in names]
+        values = [format_with_interval(key, table.loc[n, key], report.interval_of(n, key)) for n in ours]
+        values += [format_metric(key, table.loc[n, key]) for n in theirs]
         lines.append(f"| {cell(METRICS[key].label)} | " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _interval_map(report: ReportData) -> dict[tuple[str, str], tuple[float, float]]:
+    if report.intervals is None or report.intervals.empty:
+        return {}
+    return {(r.landscape, r.metric): (float(r.low), float(r.high)) for r in report.intervals.itertuples(index=False)
+            if np.isfinite(r.low) and np.isfinite(r.high)}
+
+
+def _verdict_rows(report: ReportData) -> list[tuple[str, str, str, str, str, str]]:
+    """(metric label, a, b, difference, interval, verdict) per metric of the paired comparison."""
+    rows = []
+    for r in report.verdicts.itertuples(index=False):
+        if r.metric not in METRICS:
+            continue
+        interval = (f"[{format_metric(r.metric, r.ci_low)}, {format_metric(r.metric, r.ci_high)}]"
+                    if np.isfinite(r.ci_low) else "n/a")
+        rows.append((METRICS[r.metric].label, format_metric(r.metric, r.a), format_metric(r.metric, r.b),
+                     format_metric(r.metric, r.difference), interval, str(r.verdict)))
+    return rows
+
+
+def verdict_markdown(report: ReportData) -> str:
+    """The paired verdicts as a Markdown table ('' without a paired comparison)."""
+    if report.verdicts is None or report.verdicts.empty:
+        return ""
+    a, b = report.verdicts.attrs.get("a", "a"), report.verdicts.attrs.get("b", "b")
+    lines = [f"| metric | {a} | {b} | difference | 95 % interval | verdict |", "|---|---:|---:|---:|---:|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _verdict_rows(report)]
+    return "\n".join(lines) + "\n"
+
+
+def _verdict_table_html(report: ReportData) -> str:
+    a, b = report.verdicts.attrs.get("a", "a"), report.verdicts.attrs.get("b", "b")
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("metric", a, b, "difference", "95 % interval", "verdict"))
+    body = []
+    for label, va, vb, diff, interval, verdict in _verdict_rows(report):
+        cls = "differs" if verdict == "differs" else "noise"
+        body.append(f"<tr><th>{html.escape(label)}</th>" + "".join(f'<td class="num">{html.escape(v)}</td>'
+                                                                     for v in (va, vb, diff, interval))
+                    + f'<td class="{cls}">{html.escape(verdict)}</td></tr>')
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _number_cell(key: str | None, value: object, extra_class: str = "") -> str:
     text = format_metric(key, value) if key else _format_generic(value)
     classes = ["na" if text == "n/a" else "num", extra_class]
     return f'<td class="{" ".join(c for c in classes if c)}">{html.escape(text)}</td>'
+
+
+def _interval_cell(key: str, value: object, interval: tuple[float, float] | None) -> str:
+    text = format_metric(key, value)
+    if text == "n/a":
+        return '<td class="na">n/a</td>'
+    ci = "" if interval is None else (f'<span class="ci">[{html.escape(format_metric(key, interval[0]))}, '
+                                      f'{html.escape(format_metric(key, interval[1]))}]</span>')
+    return f'<td class="num">{html.escape(text)}{ci}</td>'
 
 
 def _format_generic(value: object) -> str:
@@ -191,8 +244,9 @@ def _footprint_table_html(report: ReportData, colors: Mapping[str, str]) -> str:
     ]
     for key in _metric_rows(report):
         info = METRICS[key]
-        label = f'<th>{html.escape(info.label)}<span class="desc">{html.escape(info.description)}</span></th>'
-        cells = [_number_cell(key, table.loc[n, key]) for n in ours]
+        label = (f'<th>{html.escape(info.label)}<span class="desc">{html.escape(report.description_of(key))}'
+                 "</span></th>")
+        cells = [_interval_cell(key, table.loc[n, key], report.interval_of(n, key)) for n in ours]
         cells += [_number_cell(key, table.loc[n, key], "published") for n in theirs]
         rows.append(f"<tr>{label}{''.join(cells)}</tr>")
     return f"<table><thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -222,8 +276,19 @@ def _render_html(report: ReportData, pngs: dict[str, bytes], colors: Mapping[str
             for n in report.landscapes
         )
         + "</p>",
+    ]
+    if report.verdicts is not None and not report.verdicts.empty:
+        parts += [
+            "<h2>Verdicts: what differs between the two landscapes on the same cells</h2>",
+            f"<p>Paired bootstrap of {esc(report.verdicts.attrs.get('a', 'a'))} minus "
+            f"{esc(report.verdicts.attrs.get('b', 'b'))}: the same resampled cells (walks) on both sides. "
+            "<i>differs</i> = the 95 % interval of the difference excludes 0; <i>within noise</i> = it does not.</p>",
+            _verdict_table_html(report),
+        ]
+    parts += [
         "<h2>Footprint table</h2>",
-        "<p>The eight footprint metrics per landscape; <i>n/a</i> = not computable for that landscape. "
+        "<p>The eight footprint metrics per landscape with their 95 % interval in brackets (how each was "
+        "resampled: see the provenance notes); <i>n/a</i> = not computable for that landscape. "
         "Grey italic columns are the published anchors, measured on their own fitness.</p>",
         _footprint_table_html(report, colors),
     ]

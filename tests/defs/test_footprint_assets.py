@@ -114,6 +114,33 @@ def test_footprint_report_end_to_end(tmp_path, fresh_store, reference_path):
         for name in names:
             assert 0 <= table.loc[name, "positive_persistence"] <= 1 and 0 <= table.loc[name, "negative_auc"] <= 1
 
+        # every value with its 95 % interval; the paired verdicts on the same cells
+        with duckdb.connect(str(fresh_store), read_only=True) as conn:
+            ci = conn.execute("SELECT landscape, metric, value, ci_low, ci_high, ci_method FROM footprints").df()
+            differences = conn.execute("SELECT * FROM footprint_differences").df()
+        mean = ci[ci["metric"] == "mean_fitness"].set_index("landscape")
+        assert ((mean["ci_low"] <= mean["value"]) & (mean["value"] <= mean["ci_high"])).all()
+        assert mean.loc[SO2SAT_SAMPLE, "ci_method"] == "bootstrap over cells (1000)"
+        assert mean.loc[SO2SAT_FULL, "ci_method"] == "bootstrap over cells (200)"  # full_space_cell_resamples
+        optima = ci[(ci["metric"] == "local_optima") & (ci["landscape"] == SO2SAT_FULL)].iloc[0]
+        assert optima["ci_method"] == "range over 2 ensemble members' landscapes"
+        rho = ci[(ci["metric"] == "autocorrelation") & (ci["landscape"] == SO2SAT_SAMPLE)].iloc[0]
+        assert rho["ci_method"] == "bootstrap over walks (1000)"
+        assert set(differences["landscape_a"]) == {SO2SAT_SAMPLE} and set(differences["landscape_b"]) == {CIFAR_DESIGN}
+        assert {"mean_fitness", "positive_persistence", "autocorrelation", "knn_local_optima"} <= set(differences["metric"])
+        assert set(differences["verdict"]) <= {"differs", "within noise", "undefined"}
+        row = differences.set_index("metric").loc["mean_fitness"]
+        assert row["difference"] == pytest.approx(table.loc[SO2SAT_SAMPLE, "mean_fitness"]
+                                                  - table.loc[CIFAR_DESIGN, "mean_fitness"])
+        assert row["verdict"] == ("differs" if row["ci_low"] > 0 or row["ci_high"] < 0 else "within noise")
+        assert "| verdict |" in meta["verdicts"].value
+        assert "Verdicts: what differs" in html and html.index("Verdicts") < html.index("Footprint table")
+        # the metric descriptions say what this run did, not a template
+        assert "30 fresh random walks of 100 Hamming-1 (FLA encoding) steps" in html
+        assert "the design&#x27;s 3 random walks on a sampled landscape" in html
+        assert "So2Sat 1, 2, 3, 4 epochs; CIFAR-10 4, 12, 36, 108 epochs" in html
+        assert "30 repeats" in html  # estimator_repeats of this run
+
         # re-running replaces the rows and the report, never duplicates; the reference is not re-read
         again = run(instance, res, ["cifar10_reference", "footprint_report"])
         assert again.asset_materializations_for_node("cifar10_reference")[0].metadata["reused"].value is True
