@@ -28,7 +28,12 @@ METRICS = VALIDATION_METRICS
 class Benchmark:
     """Trained metrics and surrogate predictions for every architecture of the space."""
 
-    def __init__(self, arch: pd.DataFrame, trained: pd.DataFrame, predicted: pd.DataFrame, path: str = "") -> None:
+    def __init__(self, arch: pd.DataFrame, trained: pd.DataFrame, predicted: pd.DataFrame, path: str = "",
+                 config_key: str | None = None, configurations: dict[str, int] | None = None) -> None:
+        #: the training configuration trained values come from (None: nothing trained)
+        self.config_key = config_key
+        #: every configuration of the store and its count of trained architectures
+        self.configurations = dict(configurations or {})
         self.path = path
         self._hashes = arch["arch_hash"].to_numpy()
         self._index = {h: i for i, h in enumerate(self._hashes.tolist())}
@@ -53,20 +58,38 @@ class Benchmark:
         self.budgets = sorted(budgets)
 
     @classmethod
-    def open(cls, db_path: str | Path) -> "Benchmark":
-        """Load a nas_assets DuckDB store (read-only)."""
+    def open(cls, db_path: str | Path, config_key: str | None = None) -> "Benchmark":
+        """Load a nas_assets DuckDB store (read-only).
+
+        Args:
+            db_path: the store.
+            config_key: the training configuration whose trained values answer queries
+                (``training_runs.config_key``, or a run key of one of its runs); None = the one
+                with the most trained architectures. Its seeds are the repeats of a value; other
+                configurations are never mixed in (open the store once per configuration).
+
+        Raises:
+            LookupError: ``config_key`` names no configuration of the store.
+        """
+        from nas_assets.core.configurations import in_config, resolve_config
+
         with db.connect(db_path, read_only=True) as conn:
             arch = conn.execute("SELECT arch_hash, params, flops FROM architectures ORDER BY arch_index").df()
+            try:
+                chosen, counts = resolve_config(conn, config_key)
+            except LookupError as exc:
+                raise LookupError(f"{db_path}: {exc}") from None
             trained = conn.execute(f"""
                 SELECT arch_hash, epoch, metric, avg(value) AS mean, coalesce(stddev_samp(value), 0) AS std,
                        count(*) AS repeats
-                FROM (UNPIVOT budget_metrics ON {", ".join(METRICS)} INTO NAME metric VALUE value)
-                GROUP BY ALL""").df()
+                FROM (UNPIVOT (SELECT * FROM budget_metrics WHERE {in_config(conn)})
+                      ON {", ".join(METRICS)} INTO NAME metric VALUE value)
+                GROUP BY ALL""", [chosen]).df()
             tables = db.existing_tables(conn)  # a store from before the surrogate stage lacks the table
             predicted = (conn.execute("SELECT arch_hash, metric, budget, mean, std FROM surrogate_predictions").df()
                          if "surrogate_predictions" in tables
                          else pd.DataFrame(columns=["arch_hash", "metric", "budget", "mean", "std"]))
-        return cls(arch, trained, predicted, str(db_path))
+        return cls(arch, trained, predicted, str(db_path), chosen, counts)
 
     def __len__(self) -> int:
         return len(self._hashes)
@@ -97,7 +120,7 @@ class Benchmark:
         trained = self._trained.get(arch_hash, {})
         if budget in trained and metric in trained[budget]:
             mean, std, repeats = trained[budget][metric]
-            out.update(source="trained", value=mean, std=std, repeats=repeats,
+            out.update(source="trained", value=mean, std=std, repeats=repeats, config_key=self.config_key,
                        per_budget={b: v[metric][0] for b, v in sorted(trained.items()) if metric in v})
             return out
         pred = self._predicted.get((metric, budget))
@@ -146,4 +169,5 @@ class Benchmark:
         order = np.argsort(-values)[:k]
         order = order[np.isfinite(values[order])]
         return pd.DataFrame({"arch_hash": self._hashes[order], "value": values[order], "source": kind[order],
+                             "config_key": np.where(kind[order] == "trained", self.config_key, None),
                              "params": self._params[order], "budget": budget, "metric": metric})

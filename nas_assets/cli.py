@@ -72,6 +72,10 @@ def _cmd_space_hash(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFIG_HELP = ("training configuration of the trained values (training_runs.config_key, or a run key of one of "
+               "its runs); default: the one with the most trained architectures, named in the answer")
+
+
 def _cmd_query(args: argparse.Namespace) -> int:
     import json
 
@@ -81,7 +85,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
     try:
         spec = ArchSpec.from_spec(string_to_matrix(args.matrix), args.ops.split(","))  # fail fast, before loading
-        out = Benchmark.open(args.db).query_hash(spec.arch_hash, args.budget, args.metric)
+        out = Benchmark.open(args.db, args.config).query_hash(spec.arch_hash, args.budget, args.metric)
     except (InvalidSpecError, StoreError, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -94,7 +98,7 @@ def _cmd_top(args: argparse.Namespace) -> int:
     from nas_assets.core.store import StoreError
 
     try:
-        frame = Benchmark.open(args.db).top(args.k, args.budget, args.metric, args.source)
+        frame = Benchmark.open(args.db, args.config).top(args.k, args.budget, args.metric, args.source)
     except (StoreError, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -145,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--budget", type=int, help="epoch budget (default: the largest available)")
     query.add_argument("--metric", default="val_macro_accuracy", help="val_macro_accuracy, val_overall_accuracy, val_kappa")
     query.add_argument("--db", default="data/nas_assets.duckdb", help="the DuckDB store")
+    query.add_argument("--config", default=None, help=CONFIG_HELP)
     query.set_defaults(func=_cmd_query)
 
     top = sub.add_parser("top", help="the best architectures (trained where measured, predicted elsewhere)")
@@ -153,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--metric", default="val_macro_accuracy")
     top.add_argument("--source", default="any", choices=["any", "trained", "surrogate"])
     top.add_argument("--db", default="data/nas_assets.duckdb", help="the DuckDB store")
+    top.add_argument("--config", default=None, help=CONFIG_HELP)
     top.set_defaults(func=_cmd_top)
 
     demo = sub.add_parser("demo", help="run the whole pipeline on the embedded default (synthetic data, local training)")

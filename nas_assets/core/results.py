@@ -44,8 +44,25 @@ def protocol_of(record: dict) -> str:
     return record.get("config", {}).get("protocol") or LEGACY_PROTOCOL
 
 
+#: What a configuration is without its seed: two runs with the same configuration key and
+#: different seeds are repeats of one measurement; different configuration keys never mix.
+CONFIG_KEY_FIELDS = tuple(f for f in RUN_KEY_FIELDS if f != "seed")
+
+
+def config_key(record: dict) -> str:
+    """Identity of a training configuration without the seed: 16 hex of md5 over everything that
+    changes what is measured (the :data:`RUN_KEY_FIELDS` except ``seed``, the data, the network's
+    input/output shape). Runs of one configuration with different seeds are its repeats."""
+    config = record.get("config", {})
+    basis = {k: config.get(k) for k in CONFIG_KEY_FIELDS}
+    basis["protocol"] = protocol_of(record)
+    basis["data"] = record.get("data", {}).get("name")
+    basis["network"] = {k: record.get("network", {}).get(k) for k in ("in_channels", "num_classes", "input_size")}
+    return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def run_key(record: dict) -> str:
-    """Identity of a run configuration: 16 hex of md5 over the measuring config and the data.
+    """Identity of one run: 16 hex of md5 over the measuring config (seed included) and the data.
 
     The protocol enters the hashed basis only when it is not the legacy ``snapshot``, so every
     run ingested before protocols existed keeps its key (and its rows are replaced, not doubled,
@@ -161,6 +178,7 @@ def result_rows(record: dict, path: str | Path = "") -> dict[str, list[dict]]:
     run = {
         "arch_hash": arch_hash,
         "run_key": key,
+        "config_key": config_key(record),
         "dataset": record["data"].get("name"),
         "seed": config.get("seed"),
         "recipe": config.get("recipe"),

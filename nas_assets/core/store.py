@@ -46,7 +46,7 @@ TABLES: dict[str, str] = {
         "protocol VARCHAR, max_epochs INTEGER, params BIGINT, flops BIGINT, train_seconds DOUBLE, "
         "eval_seconds DOUBLE, images_per_second DOUBLE, world_size INTEGER, device VARCHAR, hostname VARCHAR, slurm_job_id VARCHAR, "
         "launcher VARCHAR, test_overall_accuracy DOUBLE, test_macro_accuracy DOUBLE, test_kappa DOUBLE, "
-        "config VARCHAR, result_path VARCHAR, ingested_at TIMESTAMP DEFAULT current_timestamp, "
+        "config VARCHAR, result_path VARCHAR, ingested_at TIMESTAMP DEFAULT current_timestamp, config_key VARCHAR, "
         "PRIMARY KEY (arch_hash, run_key)"
     ),
     "budget_metrics": (
@@ -156,16 +156,22 @@ def _check_or_init(conn: duckdb.DuckDBPyConnection, path: Path, read_only: bool)
     if missing and not read_only:
         for name in missing:
             conn.execute(f"CREATE TABLE {name} ({TABLES[name]})")
-    if not read_only:
-        _add_missing_columns(conn, tables)
+    if not read_only and ("training_runs", "config_key") in _add_missing_columns(conn, tables):
+        # runs ingested before configuration keys: each run key its own configuration (never mixed);
+        # ingesting their result files again gives them the real key
+        conn.execute("UPDATE training_runs SET config_key = run_key WHERE config_key IS NULL")
 
 
-def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> None:
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> set[tuple[str, str]]:
     """Give tables of an older store the nullable columns added since (e.g. ``training_runs.protocol``).
 
     Additive changes need no schema-version bump: old rows read NULL there, old readers ignore
     the column. Only name and type are added; constraints of later columns cannot apply to old rows.
+
+    Returns:
+        The (table, column) pairs added.
     """
+    added: set[tuple[str, str]] = set()
     for name in tables & TABLES.keys():
         have = {r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
@@ -174,6 +180,8 @@ def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> N
             col_name, col_type = column.split()[:2]
             if col_name.upper() not in ("PRIMARY", "UNIQUE") and col_name not in have:
                 conn.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {col_name} {col_type}")
+                added.add((name, col_name))
+    return added
 
 
 @contextmanager
@@ -234,6 +242,14 @@ def _insert(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) ->
     cols = ", ".join(frame.columns)
     conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
     conn.unregister("_incoming")
+
+
+def config_key_sql(conn: duckdb.DuckDBPyConnection, alias: str = "r") -> str:
+    """SQL for a ``training_runs`` row's configuration key; a store opened read-only that predates
+    the column reads each run key as its own configuration."""
+    have = conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'main' "
+                        "AND table_name = 'training_runs' AND column_name = 'config_key'").fetchall()[0][0]
+    return f"coalesce({alias}.config_key, {alias}.run_key)" if have else f"{alias}.run_key"
 
 
 def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> object:

@@ -88,9 +88,10 @@ class SurrogateModelConfig(Config):
     seed: int = Field(default=0, description="Model seed (members get child seeds).")
     eval_repeats: int = Field(default=3, description="Repeats of the k-fold evaluation.")
     eval_folds: int = Field(default=5, description="Folds (capped so every test fold has >= 3 architectures).")
-    run_key: Optional[str] = Field(
-        default=None, description="Training configuration (training_runs.run_key) to fit on; "
-                                  "None = the one with the most trained architectures.")
+    config_key: Optional[str] = Field(
+        default=None, description="Training configuration to fit on (training_runs.config_key, or a run key of one of "
+                                  "its runs); None = the one with the most trained architectures. Each cell's value is "
+                                  "the mean over the configuration's seeds; configurations are never mixed.")
     gate_metric: Literal["kendall_tau", "spearman_rho", "r2", "sparse_kendall_tau"] = Field(
         default="kendall_tau", description="Metric of the quality gate (pooled out-of-fold predictions).")
     gate_min: float = Field(default=0.5, description="Quality gate: WARN when any target's gate metric is below this.")
@@ -135,6 +136,10 @@ class FootprintConfig(Config):
     walk_length: int = Field(default=100, description="Steps per random walk (report: 100).")
     estimator_repeats: int = Field(default=100, description="Repeats of the birthday-paradox local-optima estimator.")
     seed: int = Field(default=0, description="Seed of walks, estimator and bootstrap resamples.")
+    config_key: Optional[str] = Field(
+        default=None, description="So2Sat training configuration to compare (training_runs.config_key, or a run key "
+                                  "of one of its runs); None = the configuration with the most trained architectures. "
+                                  "Seeds of one configuration are averaged per cell; configurations are never mixed.")
     bootstrap_resamples: int = Field(
         default=1000, description="Bootstrap resamples behind every footprint interval and paired verdict "
                                   "(>= 100 for a stable 95 % interval).")

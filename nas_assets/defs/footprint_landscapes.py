@@ -56,7 +56,7 @@ class Comparison:
     fitness_labels: dict[str, str]
     notes: list[str]
     table1: pd.DataFrame
-    run_key: str
+    config_key: str
     budget: int
     cifar10_budget: int | None
     best: tuple[str, float] | None = None
@@ -135,19 +135,24 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
     for name, default in (("bootstrap_resamples", 1000), ("full_space_cell_resamples", 200)):
         if getattr(config, name) < 1:
             raise FootprintInputError(f"{name} must be >= 1 ({default} is the default), got {getattr(config, name)}")
-    run_key, run_keys = q.main_run_key(conn)
+    try:
+        run_key, run_keys = q.resolve_config(conn, config.config_key)
+    except LookupError as exc:
+        raise FootprintInputError(f"{store_path}: {exc}") from None
     if run_key is None:
         raise FootprintInputError(f"no trained architectures in {store_path}; train partitions first")
+    seeds = conn.execute(f"SELECT count(DISTINCT seed) FROM training_runs WHERE {q.in_config(conn)}",
+                         [run_key]).fetchall()[0][0]
     budgets, hashes, by_budget = fq.sampled_fitness(conn, run_key, config.metric)
     if not budgets:
-        raise FootprintInputError(f"{config.metric} is not recorded for run key {run_key} in {store_path} "
+        raise FootprintInputError(f"{config.metric} is not recorded for configuration {run_key} in {store_path} "
                                   "(test metrics need a data set with a test split)")
     c_budgets = fq.reference_budgets(conn)
     try:
         budget, c_budget, match_note = match_budgets(budgets, c_budgets, config.budget, config.cifar10_budget)
     except ValueError as exc:
         raise FootprintInputError(str(exc)) from None
-    protocol = conn.execute("SELECT any_value(protocol) FROM training_runs WHERE run_key = ?",
+    protocol = conn.execute(f"SELECT any_value(protocol) FROM training_runs WHERE {q.in_config(conn)}",
                             [run_key]).fetchall()[0][0] if "protocol" in _columns(conn, "training_runs") else None
     label = _label("So2Sat", config.metric, budget)
     labels: dict[str, str] = {}
@@ -242,7 +247,10 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
     best, median = hashes[order[-1]], hashes[order[len(order) // 2]]
     per_class = fq.per_class_accuracy(conn, run_key, budget, [best, median])
     per_class.columns = ["best", "median"]
-    notes += [f"So2Sat: run key {run_key} ({run_keys[run_key]} architectures trained), budget protocol "
+    others = {k: v for k, v in run_keys.items() if k != run_key}
+    notes += [f"So2Sat: training configuration {run_key} ({run_keys[run_key]} architectures trained, {seeds} seed(s) "
+              f"averaged per cell{'; chosen by config_key' if config.config_key else '; the configuration with the most trained architectures'}"
+              f"{f'; other configurations left out: {others}' if others else ''}), budget protocol "
               f"{protocol or 'snapshot'}, budgets {budgets}, {len(hashes)} measured at every budget",
               f"neighbourhood: {config.neighbourhood}; full landscapes: {config.n_walks} walks x {config.walk_length} "
               f"steps, estimator {config.estimator_repeats} repeats, seed {config.seed}",

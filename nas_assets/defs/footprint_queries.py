@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from nas_assets.core.so2sat import CLASS_NAMES
+from nas_assets.defs.training_queries import in_config
 
 
 def _pivot(long: pd.DataFrame, value: str) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -16,10 +17,11 @@ def _pivot(long: pd.DataFrame, value: str) -> tuple[list[int], np.ndarray, np.nd
     return [int(b) for b in wide.columns], wide.index.to_numpy(dtype=str), wide.to_numpy(dtype=float).T
 
 
-def sampled_fitness(conn: duckdb.DuckDBPyConnection, run_key: str, metric: str) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """So2Sat trained sample: budgets, hashes and (n_budgets, n) metric values."""
-    long = conn.execute(f"SELECT arch_hash, epoch AS budget, {metric} AS value FROM budget_metrics "
-                        "WHERE run_key = ? AND value IS NOT NULL", [run_key]).df()
+def sampled_fitness(conn: duckdb.DuckDBPyConnection, config_key: str, metric: str) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """So2Sat trained sample of one configuration: budgets, hashes and (n_budgets, n) metric values
+    (each the mean over the configuration's seeds)."""
+    long = conn.execute(f"SELECT arch_hash, epoch AS budget, avg({metric}) AS value FROM budget_metrics "
+                        f"WHERE {in_config(conn)} AND {metric} IS NOT NULL GROUP BY ALL", [config_key]).df()
     return _pivot(long, "value")
 
 
@@ -60,20 +62,21 @@ def design_walks(conn: duckdb.DuckDBPyConnection) -> list[np.ndarray]:
     return [g["arch_hash"].to_numpy(dtype=str) for _, g in walks.groupby("walk_id", sort=True)]
 
 
-def per_class_accuracy(conn: duckdb.DuckDBPyConnection, run_key: str, epoch: int, hashes: list[str]) -> pd.DataFrame:
-    """Validation accuracy per class (rows: LCZ class names) of the given architectures (columns)."""
-    rows = conn.execute("SELECT arch_hash, class_index, val_accuracy FROM class_metrics "
-                        "WHERE run_key = ? AND epoch = ? AND arch_hash IN (SELECT unnest(?))",
-                        [run_key, epoch, hashes]).df()
+def per_class_accuracy(conn: duckdb.DuckDBPyConnection, config_key: str, epoch: int, hashes: list[str]) -> pd.DataFrame:
+    """Validation accuracy per class (rows: LCZ class names) of the given architectures (columns),
+    the mean over the configuration's seeds."""
+    rows = conn.execute("SELECT arch_hash, class_index, avg(val_accuracy) AS val_accuracy FROM class_metrics "
+                        f"WHERE {in_config(conn)} AND epoch = ? AND arch_hash IN (SELECT unnest(?)) GROUP BY ALL",
+                        [config_key, epoch, hashes]).df()
     wide = rows.pivot(index="class_index", columns="arch_hash", values="val_accuracy").reindex(columns=hashes)
     wide.index = [CLASS_NAMES[i] if i < len(CLASS_NAMES) else f"class {i}" for i in wide.index]
     return wide
 
 
-def table1_row(conn: duckdb.DuckDBPyConnection, run_key: str, epoch: int) -> dict[str, float]:
+def table1_row(conn: duckdb.DuckDBPyConnection, config_key: str, epoch: int) -> dict[str, float]:
     """Mean macro and overall validation accuracy of the trained sample at ``epoch`` (the report's Table 1)."""
     macro, overall = conn.execute("SELECT avg(val_macro_accuracy), avg(val_overall_accuracy) FROM budget_metrics "
-                                  "WHERE run_key = ? AND epoch = ?", [run_key, epoch]).fetchall()[0]
+                                  f"WHERE {in_config(conn)} AND epoch = ?", [config_key, epoch]).fetchall()[0]
     return {"mean macro accuracy": macro, "mean overall accuracy": overall}
 
 

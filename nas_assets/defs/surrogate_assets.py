@@ -76,24 +76,27 @@ def surrogate_model(
     with store.connect(read_only=True) as conn:
         stored_shape = db.get_meta(conn, "network_shape")
         shape = NetworkShape(**json.loads(stored_shape)) if stored_shape else SO2SAT_SHAPE
-        main_key, run_keys = q.main_run_key(conn)
-        run_key = config.run_key or main_key
-        if run_key not in run_keys:
-            raise Failure(description=f"no trained architectures for run key {run_key!r} in {store.path} "
-                                      f"(run keys there: {run_keys or 'none'}); train partitions first",
+        try:
+            config_key, counts = q.resolve_config(conn, config.config_key)
+        except LookupError as exc:
+            raise Failure(description=f"{store.path}: {exc}", allow_retries=False) from None
+        if config_key is None:
+            raise Failure(description=f"no trained architectures in {store.path}; train partitions first",
                           allow_retries=False)
         budgets = [r[0] for r in conn.execute(
-            "SELECT DISTINCT epoch FROM budget_metrics WHERE run_key = ? ORDER BY epoch", [run_key]).fetchall()]
+            f"SELECT DISTINCT epoch FROM budget_metrics WHERE {q.in_config(conn)} ORDER BY epoch",
+            [config_key]).fetchall()]
         try:
             targets = parse_targets(config.targets, budgets)
         except ValueError as exc:
-            raise Failure(description=f"{exc} (run key {run_key})", allow_retries=False) from None
-        frames = {t: q.trained_values(conn, run_key, t.metric, t.budget) for t in targets}
+            raise Failure(description=f"{exc} (training configuration {config_key})", allow_retries=False) from None
+        frames = {t: q.trained_values(conn, config_key, t.metric, t.budget) for t in targets}
     model_cfg = SurrogateConfig(feature_sets=tuple(config.feature_sets), ensemble_size=config.ensemble_size,
                                 n_estimators=config.n_estimators, max_depth=config.max_depth,
                                 learning_rate=config.learning_rate, seed=config.seed)
-    info = {"database": store.path, "run_key": run_key}
-    context.log.info(f"fitting on run key {run_key} ({run_keys[run_key]} architectures; all run keys: {run_keys})")
+    info = {"database": store.path, "config_key": config_key}
+    context.log.info(f"fitting on training configuration {config_key} ({counts[config_key]} architectures, seeds "
+                     f"averaged per cell; all configurations: {counts})")
     fitted = []
     for target in targets:
         t0 = time.perf_counter()
@@ -102,7 +105,8 @@ def surrogate_model(
                                      n_repeats=config.eval_repeats, n_folds=config.eval_folds, seed=config.seed,
                                      data_info=info))
         except ValueError as exc:
-            raise Failure(description=f"{exc} (run key {run_key}, database {store.path})", allow_retries=False) from None
+            raise Failure(description=f"{exc} (training configuration {config_key}, database {store.path})",
+                          allow_retries=False) from None
         context.log.info(f"{target.name}: {'reused' if fitted[-1].reused else 'fitted'} in {time.perf_counter() - t0:.1f} s")
     index = write_index(artifacts.models_dir, fitted, info)
     worst = min(fitted, key=lambda f: f.evaluation["pooled"][config.gate_metric])
@@ -110,7 +114,8 @@ def surrogate_model(
     return MaterializeResult(
         metadata={
             "targets": len(fitted),
-            "run_key": run_key,
+            "config_key": config_key,
+            "configurations": MetadataValue.json(counts),
             "n_train": fitted[0].evaluation["n_train"],
             "evaluation": MetadataValue.md(_evaluation_table(fitted)),
             # honest: out-of-fold predictions, calibration cross-fitted without the cell's own fold

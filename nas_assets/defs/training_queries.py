@@ -5,12 +5,16 @@ from __future__ import annotations
 import duckdb
 
 from nas_assets.core.so2sat import VALIDATION_METRICS
+from nas_assets.core.configurations import configurations, in_config, main_config, resolve_config  # noqa: F401
 from nas_assets.core.store import scalar
 
+#: ``results_all_configurations``: one row per trained run (architecture x configuration x seed);
+#: ``results``: the runs of the main configuration only (the one with the most trained
+#: architectures, ties to the latest ingested), so no query mixes two training setups by accident.
 RESULTS_VIEW = """
-CREATE OR REPLACE VIEW results AS
+CREATE OR REPLACE VIEW results_all_configurations AS
 SELECT a.arch_hash, a.n_vertices, a.n_edges, a.matrix, a.ops, a.params, a.flops,
-       r.run_key, r.dataset, r.seed, r.max_epochs, r.train_seconds, r.device, r.world_size, r.launcher,
+       r.config_key, r.run_key, r.dataset, r.seed, r.max_epochs, r.train_seconds, r.device, r.world_size, r.launcher,
        b.train_overall_accuracy, b.train_macro_accuracy,
        b.val_overall_accuracy, b.val_macro_accuracy, b.val_kappa, b.val_loss,
        r.test_overall_accuracy, r.test_macro_accuracy, r.test_kappa,
@@ -18,7 +22,11 @@ SELECT a.arch_hash, a.n_vertices, a.n_edges, a.matrix, a.ops, a.params, a.flops,
 FROM training_runs r
 JOIN architectures a USING (arch_hash)
 JOIN budget_metrics b ON b.arch_hash = r.arch_hash AND b.run_key = r.run_key AND b.epoch = r.max_epochs
-LEFT JOIN (SELECT * FROM sampled_architectures WHERE is_new) s ON s.arch_hash = r.arch_hash
+LEFT JOIN (SELECT * FROM sampled_architectures WHERE is_new) s ON s.arch_hash = r.arch_hash;
+CREATE OR REPLACE VIEW results AS
+SELECT * FROM results_all_configurations WHERE config_key = (
+    SELECT config_key FROM training_runs GROUP BY config_key
+    ORDER BY count(DISTINCT arch_hash) DESC, max(ingested_at) DESC LIMIT 1)
 """
 
 
@@ -57,14 +65,15 @@ def budget_table(record: dict) -> str:
 
 
 def results_summary(conn: duckdb.DuckDBPyConnection) -> dict:
-    """Counts and the report's Table 1 numbers (mean macro and overall accuracy) for our data."""
+    """Counts and the report's Table 1 numbers (mean macro and overall accuracy) of the main
+    training configuration (the ``results`` view)."""
     row = conn.execute("""
         SELECT count(DISTINCT arch_hash), count(*), avg(val_macro_accuracy), avg(val_overall_accuracy),
                avg(test_macro_accuracy), avg(test_overall_accuracy), avg(val_kappa)
         FROM results""").fetchall()[0]
     per_budget = conn.execute("""
         SELECT epoch, count(*), avg(val_macro_accuracy), avg(val_overall_accuracy), avg(val_kappa)
-        FROM budget_metrics GROUP BY epoch ORDER BY epoch""").fetchall()
+        FROM budget_metrics WHERE run_key IN (SELECT run_key FROM results) GROUP BY epoch ORDER BY epoch""").fetchall()
     md = ["| epoch | runs | mean val macro | mean val overall | mean val kappa |", "|---|---|---|---|---|"]
     md += [f"| {e} | {n} | {m:.4f} | {o:.4f} | {k:.4f} |" for e, n, m, o, k in per_budget]
     fmt = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
@@ -80,20 +89,14 @@ def results_summary(conn: duckdb.DuckDBPyConnection) -> dict:
     }
 
 
-def trained_values(conn: duckdb.DuckDBPyConnection, run_key: str, metric: str, epoch: int):
-    """``arch_hash, matrix, ops, value`` of every architecture trained with ``run_key``, at ``epoch``."""
+def trained_values(conn: duckdb.DuckDBPyConnection, config_key: str, metric: str, epoch: int):
+    """``arch_hash, matrix, ops, value, seeds`` of every architecture trained in configuration
+    ``config_key``, at ``epoch``: the value is the mean over the configuration's seeds."""
     if metric not in VALIDATION_METRICS:
         raise ValueError(f"unknown metric {metric!r}")
     return conn.execute(f"""
-        SELECT b.arch_hash, a.matrix, a.ops, b.{metric} AS value
+        SELECT b.arch_hash, any_value(a.matrix) AS matrix, any_value(a.ops) AS ops, avg(b.{metric}) AS value,
+               count(*) AS seeds
         FROM budget_metrics b JOIN architectures a USING (arch_hash)
-        WHERE b.run_key = ? AND b.epoch = ? AND b.{metric} IS NOT NULL
-        ORDER BY b.arch_hash""", [run_key, epoch]).df()
-
-
-def main_run_key(conn: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[str, int]]:
-    """The run key with the most trained architectures (ties: the latest ingested) and all counts."""
-    rows = conn.execute("""
-        SELECT run_key, count(DISTINCT arch_hash) AS n, max(ingested_at) AS last
-        FROM training_runs GROUP BY run_key ORDER BY n DESC, last DESC""").fetchall()
-    return (rows[0][0] if rows else None), {r[0]: int(r[1]) for r in rows}
+        WHERE {in_config(conn, "b.")} AND b.epoch = ? AND b.{metric} IS NOT NULL
+        GROUP BY b.arch_hash ORDER BY b.arch_hash""", [config_key, epoch]).df()

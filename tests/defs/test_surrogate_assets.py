@@ -49,7 +49,7 @@ def test_fit_evaluate_predict_and_reuse(tmp_path, fresh_store, space):
         result = run(instance, res, ["surrogate_model"])
         meta = result.asset_materializations_for_node("surrogate_model")[0].metadata
         assert meta["targets"].value == 3  # one metric @1 and @2 ('all'), the other @2 (the last budget)
-        assert meta["n_train"].value == 40 and meta["run_key"].value == RUN_KEY
+        assert meta["n_train"].value == 40 and meta["config_key"].value == RUN_KEY  # rows written without a configuration key: each run key its own
         assert "2 x 5-fold CV" in meta["protocol"].value
         (gate,) = gate_events(result)
         assert gate.passed and gate.severity == AssetCheckSeverity.WARN
@@ -140,7 +140,7 @@ def test_quality_gate_warns_without_failing_the_run(tmp_path, fresh_store):
     ({"targets": ["val_macro_accuracy@7"]}, "budget '7' is not one of the recorded budgets [1, 2]"),
     ({"targets": ["accuracy@last"]}, "expected '<metric>@<budget>'"),
     ({"targets": ["val_accuracy@last"]}, "metric one of ['val_kappa', 'val_macro_accuracy', 'val_overall_accuracy']"),
-    ({"run_key": "nope"}, "no trained architectures for run key 'nope'"),
+    ({"config_key": "nope"}, "no training configuration or run key 'nope'"),
 ])
 def test_bad_config_is_a_clear_failure(tmp_path, fresh_store, config, message):
     seed_trained(fresh_store, n=8)
