@@ -20,7 +20,7 @@ demo: install
 	$(BIN)/python -m nas_assets demo
 
 test: install
-	$(BIN)/python -m pytest
+	PYTHON=$(BIN)/python bash tools/run_tests.sh
 
 benchmark: install
 	$(BIN)/python benchmarks/space.py

@@ -1,7 +1,7 @@
 """The `slurm_cluster` fixture: a real single-node SLURM cluster on this machine (slurm/cluster.sh).
 
-The fixture reuses a running cluster, or starts one, and leaves it running afterwards (stop it with
-`bash slurm/cluster.sh stop`; CI stops it in .ci/run). Where SLURM is not installed the tests are
+The fixture reuses a running cluster (and leaves it running), or starts one and stops it again by
+PID at the end of the session (`bash slurm/cluster.sh stop`). Where SLURM is not installed the tests are
 skipped, unless NAS_ASSETS_REQUIRE_SLURM=1 (CI), where that is a failure.
 """
 
@@ -37,8 +37,9 @@ class SlurmCluster:
 def _unavailable(reason: str) -> None:
     """Skip, or fail where the run requires SLURM (NAS_ASSETS_REQUIRE_SLURM=1, as in CI)."""
     message = f"no SLURM cluster reachable: {reason}"
-    if os.environ.get("NAS_ASSETS_REQUIRE_SLURM") == "1":
-        pytest.fail(f"{message} (NAS_ASSETS_REQUIRE_SLURM=1, so this is an error)", pytrace=False)
+    if os.environ.get("NAS_ASSETS_REQUIRE_SLURM") == "1" or os.environ.get("NAS_ASSETS_REQUIRE_ALL") == "1":
+        pytest.fail(f"{message} (NAS_ASSETS_REQUIRE_ALL/NAS_ASSETS_REQUIRE_SLURM=1, so this is an error)",
+                    pytrace=False)
     pytest.skip(message)
 
 
@@ -70,6 +71,7 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
                      "run: bash slurm/install_debian.sh && bash slurm/cluster.sh start")
 
     healthy, status = _status(env)
+    started = not healthy
     if not healthy:
         if os.geteuid() != 0:
             _unavailable(f"the cluster at {state_dir} is not up and starting it needs root "
@@ -91,3 +93,6 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SLURM_CONF", str(cluster.conf))
         yield cluster
+    if started:  # leave the machine as the session found it: cluster.sh stops the daemons by PID
+        subprocess.run(["bash", str(CLUSTER_SH), "stop"], env=env, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=180)

@@ -131,8 +131,11 @@ def browser():
     """Debian's chromium, headless, through Playwright's sync API (no downloaded browser)."""
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.fail("chromium is not installed: the UI tests drive Debian's `chromium` package "
-                    "(apt-get install chromium; .ci/run does it)", pytrace=False)
+        message = ("chromium is not installed: the UI browser tests drive Debian's `chromium` package "
+                   "(sudo make test installs it)")
+        if os.environ.get("NAS_ASSETS_REQUIRE_ALL") == "1":
+            pytest.fail(f"{message}; NAS_ASSETS_REQUIRE_ALL=1, so this is an error", pytrace=False)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
