@@ -194,7 +194,9 @@ def footprint_figure(
                     edgecolor=bar_colors[i] if (is_published or estimated[i]) else "none", linewidth=1.0)
             shown = "local_optima_estimate" if estimated[i] else key
             interval = (intervals or {}).get((name, shown))
-            if interval is not None and all(np.isfinite(interval)):
+            if interval is not None and not all(np.isfinite(interval)):
+                interval = None
+            if interval is not None:
                 low, high = min(interval[0], value), max(interval[1], value)
                 if info.scale != "log" or low > 0:
                     ax.errorbar(value, y[i], xerr=[[value - low], [high - value]], fmt="none", ecolor="black",
@@ -212,7 +214,9 @@ def footprint_figure(
             else:
                 fraction = (value - xmin) / (xmax - xmin)
             inside = fraction > (0.55 if key == "autocorrelation" else 0.72)
-            ax.text(value, y[i], (text + " ") if inside else (" " + text), va="center",
+            # a label outside the bar starts past its error bar, so the two do not overlap
+            anchor = value if inside or interval is None else min(max(value, interval[1]), xmax)
+            ax.text(anchor, y[i], (text + " ") if inside else (" " + text), va="center",
                     ha="right" if inside else "left", fontsize=8.5,
                     color="white" if inside and not is_published else "black",
                     bbox=({"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8}
