@@ -84,6 +84,7 @@ class StoreError(RuntimeError):
 
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (.*?\(PID \d+\))")
+_LOCK_CONFLICT_RE = re.compile(r"could not set lock|conflicting lock", re.IGNORECASE)
 
 
 def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
@@ -93,7 +94,7 @@ def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPy
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             text = str(exc)
-            if "lock" in text.lower():
+            if _LOCK_CONFLICT_RE.search(text):  # not any "lock": a path may hold the word
                 if time.monotonic() < deadline:
                     time.sleep(0.2)
                     continue
