@@ -114,4 +114,8 @@ def test_partial_result_file_fails_without_touching_tables(tmp_path, fresh_store
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "not valid JSON" in str(failure.event_specific_data.error)
         assert "nothing was written to DuckDB" in str(failure.event_specific_data.error)
+        # the file stays, so every re-run fails the same way: the message says how to get out
+        assert ("Every re-run reuses this file and fails the same way: materialize the partition with retrain: true "
+                '(run config {"ops": {"trained_architecture": {"config": {"retrain": true}}}}) to train again and '
+                "replace it") in str(failure.event_specific_data.error)
     assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(0,)]
