@@ -97,7 +97,7 @@ def test_failing_training_is_a_clear_failure_and_writes_nothing(tmp_path, fresh_
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         text = str(failure.event_specific_data.error)
-        assert "exited with code 2" in text and "Precision 'bogus-precision' is invalid" in text  # the log tail
+        assert "exited with code 1" in text and "Precision 'bogus-precision' is invalid" in text  # the log tail
     assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(0,)]
 
 
