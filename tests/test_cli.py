@@ -58,6 +58,8 @@ def test_space_hash_refuses_impossible_shapes():
         out = run("space", "hash", "--matrix", "011001000", "--ops", "input,conv3x3-bn-relu,output", option, value)
         assert out.returncode == 2 and out.stdout == ""
         assert out.stderr == f"error: {option} {value}: expected an integer >= 1\n"
+    out = run("space", "export", "--out", "space.parquet", "--in-channels", "0")  # before the enumeration
+    assert out.returncode == 2 and out.stderr == "error: --in-channels 0: expected an integer >= 1\n"
 
 
 def test_top_validates_k_and_says_what_is_missing(tmp_path):
