@@ -23,6 +23,16 @@ from nas_assets.core.so2sat import VALIDATION_METRICS
 from nas_assets.core.space import hash_spec
 
 METRICS = VALIDATION_METRICS
+TOP_SOURCES = ("any", "trained", "surrogate")
+#: What :meth:`Benchmark.top` says when a source has no value yet, and what to materialize.
+_NOTHING_YET = {
+    "surrogate": "no surrogate predictions of {metric} at budget {budget} yet; materialize surrogate_model "
+                 "(with {metric}@{budget} among its targets) and surrogate_predictions",
+    "trained": "no trained architecture has {metric} at budget {budget} yet; materialize trained_architecture "
+               "partitions",
+    "any": "no trained values and no surrogate predictions of {metric} at budget {budget} yet; materialize "
+           "trained_architecture partitions, or surrogate_model and surrogate_predictions",
+}
 
 
 class Benchmark:
@@ -153,7 +163,18 @@ class Benchmark:
 
     def top(self, k: int = 10, budget: int | None = None, metric: str = "val_macro_accuracy",
             source: str = "any") -> pd.DataFrame:
-        """The ``k`` best architectures: trained values where measured, predictions elsewhere."""
+        """The ``k`` best architectures: trained values where measured, predictions elsewhere.
+
+        Raises:
+            ValueError: ``k`` below 1, an unknown metric or source.
+            LookupError: nothing trained or predicted for ``metric`` at ``budget`` (says what to materialize).
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k = {k!r}: expected a whole number >= 1")
+        if metric not in METRICS:
+            raise ValueError(f"metric {metric!r}: expected one of {METRICS}")
+        if source not in TOP_SOURCES:
+            raise ValueError(f"source {source!r}: expected one of {TOP_SOURCES}")
         budget = self._default_budget(budget)
         values = np.full(len(self._hashes), -np.inf)
         kind = np.array(["surrogate"] * len(self._hashes), dtype=object)
@@ -168,6 +189,8 @@ class Benchmark:
                     kind[self._index[h]] = "trained"
         order = np.argsort(-values)[:k]
         order = order[np.isfinite(values[order])]
+        if order.size == 0:
+            raise LookupError(f"{self.path or 'benchmark'}: {_NOTHING_YET[source].format(metric=metric, budget=budget)}")
         return pd.DataFrame({"arch_hash": self._hashes[order], "value": values[order], "source": kind[order],
                              "config_key": np.where(kind[order] == "trained", self.config_key, None),
                              "params": self._params[order], "budget": budget, "metric": metric})

@@ -32,18 +32,22 @@ def _cmd_space_export(args: argparse.Namespace) -> int:
     from nas_assets.core.cost import NetworkShape
     from nas_assets.core.encoding import fla_neighbour_index
     from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.settings import SettingError
     from nas_assets.core.space_table import architecture_frame
 
     out = Path(args.out)
     if out.suffix != ".parquet":
         print(f"error: --out {out}: expected a .parquet file name", file=sys.stderr)
         return 2
+    try:  # before the enumeration: a bad shape fails in a second, not after it
+        shape = NetworkShape(in_channels=args.in_channels, num_classes=args.num_classes,
+                             stem_channels=args.stem_channels)
+    except SettingError as exc:
+        print(f"error: {exc.as_option()}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     space = enumerate_space(max_vertices=args.max_vertices, workers=args.workers)
     fla = fla_neighbour_index(space)
-    shape = NetworkShape(
-        in_channels=args.in_channels, num_classes=args.num_classes, stem_channels=args.stem_channels
-    )
     frame = architecture_frame(space, shape, fla)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -55,6 +59,7 @@ def _cmd_space_export(args: argparse.Namespace) -> int:
 
 def _cmd_space_hash(args: argparse.Namespace) -> int:
     from nas_assets.core.cost import NetworkShape, network_cost_batch
+    from nas_assets.core.settings import SettingError
     from nas_assets.core.space import ArchSpec, InvalidSpecError, string_to_matrix
 
     try:
@@ -62,7 +67,12 @@ def _cmd_space_hash(args: argparse.Namespace) -> int:
     except InvalidSpecError as exc:
         print(f"invalid spec: {exc}", file=sys.stderr)
         return 2
-    shape = NetworkShape(in_channels=args.in_channels, num_classes=args.num_classes, stem_channels=args.stem_channels)
+    try:
+        shape = NetworkShape(in_channels=args.in_channels, num_classes=args.num_classes,
+                             stem_channels=args.stem_channels)
+    except SettingError as exc:
+        print(f"error: {exc.as_option()}", file=sys.stderr)
+        return 2
     params, flops = network_cost_batch(*spec.padded(), shape)
     print(f"hash     {spec.arch_hash}")
     print(f"matrix   {spec.matrix_string()}  ({spec.n_vertices} vertices, {spec.n_edges} edges, pruned)")
@@ -118,6 +128,17 @@ def _add_shape_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stem-channels", type=int, default=128, help="stem width (default 128, as NB101)")
 
 
+def _at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (argparse names the option in the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m nas_assets",
@@ -153,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(func=_cmd_query)
 
     top = sub.add_parser("top", help="the best architectures (trained where measured, predicted elsewhere)")
-    top.add_argument("--k", type=int, default=10)
+    top.add_argument("--k", type=_at_least_one, default=10, help="rows to print (>= 1, default 10)")
     top.add_argument("--budget", type=int, help="epoch budget (default: the largest available)")
     top.add_argument("--metric", default="val_macro_accuracy")
     top.add_argument("--source", default="any", choices=["any", "trained", "surrogate"])

@@ -77,3 +77,21 @@ def test_top_and_query_many(bench_store, space):
     assert set(only_trained["arch_hash"]) == {s.arch_hash for s in trained}
     many = bench.query_many([(space.matrix(i), space.ops(i)) for i in (10, 11, 12)], budget=108)
     assert list(many["source"]) == ["trained", "surrogate", "surrogate"]
+
+
+def test_top_refuses_k_below_one_and_says_what_is_missing():
+    arch = pd.DataFrame({"arch_hash": ["a" * 32, "b" * 32], "params": [10, 20], "flops": [1, 2]})
+    trained = pd.DataFrame(columns=["arch_hash", "epoch", "metric", "mean", "std", "repeats"])
+    predicted = pd.DataFrame({"arch_hash": ["a" * 32, "b" * 32], "metric": "val_kappa", "budget": 4,
+                              "mean": [0.1, 0.2], "std": [0.0, 0.0]})
+    bench = Benchmark(arch, trained, predicted, "mem.duckdb")
+    for k in (0, -5):
+        with pytest.raises(ValueError, match=f"^k = {k}: expected a whole number >= 1$"):
+            bench.top(k=k)
+    assert list(bench.top(k=1, metric="val_kappa")["arch_hash"]) == ["b" * 32]
+    with pytest.raises(LookupError, match=r"^mem\.duckdb: no surrogate predictions of val_macro_accuracy at budget 4 "
+                                          r"yet; materialize surrogate_model \(with val_macro_accuracy@4 among its "
+                                          r"targets\) and surrogate_predictions$"):
+        bench.top(k=3, source="surrogate")
+    with pytest.raises(ValueError, match=r"^metric 'accuracy': expected one of"):
+        bench.top(k=3, metric="accuracy")

@@ -51,3 +51,37 @@ def test_query_and_top_commands(tmp_path):
     assert missing.returncode == 2 and "no such store" in missing.stderr
     bad = run("query", "--matrix", "011001000", "--ops", "input,conv9,output", "--db", str(tmp_path / "none.duckdb"))
     assert bad.returncode == 2 and "unknown op 'conv9'" in bad.stderr
+
+
+def test_space_hash_refuses_impossible_shapes():
+    for option, value in (("--stem-channels", "-5"), ("--in-channels", "0"), ("--num-classes", "0")):
+        out = run("space", "hash", "--matrix", "011001000", "--ops", "input,conv3x3-bn-relu,output", option, value)
+        assert out.returncode == 2 and out.stdout == ""
+        assert out.stderr == f"error: {option} {value}: expected an integer >= 1\n"
+    out = run("space", "export", "--out", "space.parquet", "--in-channels", "0")  # before the enumeration
+    assert out.returncode == 2 and out.stderr == "error: --in-channels 0: expected an integer >= 1\n"
+
+
+def test_top_validates_k_and_says_what_is_missing(tmp_path):
+    from nas_assets.core import store
+    from nas_assets.core.cost import SO2SAT_SHAPE
+    from nas_assets.core.encoding import fla_neighbour_index
+    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.space_table import architecture_frame
+
+    space = enumerate_space(max_vertices=3, workers=1)
+    db = tmp_path / "nas.duckdb"
+    with store.connect(db) as conn:  # the space, nothing trained or predicted yet
+        store.write_architectures(conn, architecture_frame(space, SO2SAT_SHAPE, fla_neighbour_index(space)))
+    for k in ("-5", "0", "abc"):
+        out = run("top", "--k", k, "--db", str(db))
+        assert out.returncode == 2 and f"argument --k: '{k}': expected a whole number >= 1" in out.stderr
+    out = run("top", "--budget", "4", "--db", str(db))
+    assert out.returncode == 2 and "Empty DataFrame" not in out.stdout
+    assert out.stderr == (f"error: {db}: no trained values and no surrogate predictions of val_macro_accuracy at budget 4 "
+                          "yet; materialize trained_architecture partitions, or surrogate_model and "
+                          "surrogate_predictions\n")
+    out = run("top", "--budget", "4", "--source", "surrogate", "--db", str(db))
+    assert out.returncode == 2 and "no surrogate predictions of val_macro_accuracy at budget 4 yet; materialize " \
+                                   "surrogate_model (with val_macro_accuracy@4 among its targets) and " \
+                                   "surrogate_predictions" in out.stderr

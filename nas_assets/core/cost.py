@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from nas_assets.core.settings import require_int_at_least
 from nas_assets.core.space import CONV1X1, CONV3X3, OP_LABELS, ArchSpec, MAX_VERTICES
 
 _CONV3 = OP_LABELS[CONV3X3]
@@ -38,6 +39,10 @@ class NetworkShape:
     num_stacks: int = 3
     cells_per_stack: int = 3
     input_size: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "num_classes", "stem_channels", "num_stacks", "cells_per_stack", "input_size"):
+            require_int_at_least(name, getattr(self, name), 1)
 
     def cell_plan(self) -> list[tuple[int, int, int]]:
         """(input channels, output channels, spatial size) of every cell in order."""

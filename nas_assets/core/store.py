@@ -91,6 +91,7 @@ class StoreError(RuntimeError):
 
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (.*?\(PID \d+\))")
+_LOCK_CONFLICT_RE = re.compile(r"could not set lock|conflicting lock", re.IGNORECASE)
 
 
 def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
@@ -100,7 +101,7 @@ def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPy
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             text = str(exc)
-            if "lock" in text.lower():
+            if _LOCK_CONFLICT_RE.search(text):  # not any "lock": a path may hold the word
                 if time.monotonic() < deadline:
                     time.sleep(0.2)
                     continue
@@ -109,6 +110,17 @@ def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPy
                     f"{path}: the database is locked by another process "
                     f"({'held by ' + holder.group(1) if holder else text.strip()}). DuckDB allows one writer: "
                     "stop that process (e.g. another Dagster run or a python shell) or wait for it to finish."
+                ) from None
+            if not path.exists():  # nothing to refuse: the file could not be created
+                raise StoreError(
+                    f"{path}: cannot create the store ({text.strip()}); the directory {path.parent} is not "
+                    "writable by this user: make it writable or point the store at another path (NAS_ASSETS_DB)."
+                ) from None
+            if "permission denied" in text.lower():
+                raise StoreError(
+                    f"{path}: permission denied ({text.strip()}); this user cannot "
+                    f"{'read' if read_only else 'read and write'} the file: fix its permissions or point the "
+                    "store at another path (NAS_ASSETS_DB)."
                 ) from None
             raise StoreError(
                 f"{path}: not a readable DuckDB database ({text.strip()}). Refusing to touch it: "
@@ -199,7 +211,13 @@ def connect(path: str | Path, read_only: bool = False, lock_timeout_s: float = 5
     path = Path(path)
     if read_only and not path.exists():
         raise StoreError(f"{path}: no such store; materialize the architecture_space asset first.")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: cannot create the directory {path.parent} ({exc.strerror or exc}); point the store at "
+            "another path (NAS_ASSETS_DB)."
+        ) from None
     conn = _open(path, read_only, lock_timeout_s)
     try:
         _check_or_init(conn, path, read_only)

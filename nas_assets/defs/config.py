@@ -54,6 +54,10 @@ class DesignSettings(Config):
                                   "None = the preset's choice: on for 'demo', off for 'paper'.")
     cifar10_reference_path: Optional[str] = Field(
         default=None, description="NB101 file whose cells prefer_cifar10_measured draws from; None = the shipped cells.")
+    allow_empty: bool = Field(
+        default=False, description="Accept a design with no architecture (n_initial 0). It empties the design "
+                                   "and removes every architecture partition; without this flag such a design "
+                                   "fails and changes nothing.")
 
     def prefers_cifar10_measured(self) -> bool:
         if self.prefer_cifar10_measured is not None:

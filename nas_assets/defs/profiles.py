@@ -4,6 +4,8 @@
 site settings from the JSON file ``NAS_ASSETS_SLURM_CONFIG`` holding SlurmLauncher fields).
 ``NAS_ASSETS_TRAINING``: ``demo`` (default for local: narrow network, budgets 1-4) or
 ``paper`` (NB101 protocol; default for slurm).
+``NAS_ASSETS_ACCELERATOR`` (``cpu``, ``gpu``, ``auto``) and ``NAS_ASSETS_DEVICES`` (>= 1): local profile
+only; checked when the definitions load; not part of the configuration id (results do not depend on them).
 ``NAS_ASSETS_SO2SAT_DIR``: a real So2Sat directory; unset = the embedded synthetic stand-in.
 ``NAS_ASSETS_DATA_DIR`` (default ./data) and ``NAS_ASSETS_DB``: where files and the store live.
 ``NAS_ASSETS_NB101``: NAS-Bench-101 CIFAR-10 data (``nasbench_full.tfrecord`` or a .json export)
@@ -20,6 +22,7 @@ from pathlib import Path
 from nas_assets.defs.launchers import LocalLauncher, SlurmLauncher, TrainingLauncher
 from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, So2SatDataResource, StoreResource, TrainingSetupResource
 from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
+from nas_assets.train.placement import ACCELERATORS, check_placement
 
 PROFILES = ("local", "slurm")
 
@@ -42,17 +45,41 @@ def reference_path() -> str | None:
     return None
 
 
+#: ``NAS_ASSETS_TRAINING`` values.
+TRAINING_PRESETS: dict[str, TrainConfig] = {"demo": DEMO_TRAINING, "paper": PAPER_TRAINING}
+
+
 def training_setup(preset: str, runs_dir: Path) -> TrainingSetupResource:
-    base: TrainConfig = {"demo": DEMO_TRAINING, "paper": PAPER_TRAINING}[preset]
+    if preset not in TRAINING_PRESETS:
+        raise ValueError(f"NAS_ASSETS_TRAINING={preset!r}: expected one of {tuple(TRAINING_PRESETS)}")
+    base = TRAINING_PRESETS[preset]
     fields = {k: v for k, v in asdict(base).items() if k in TrainingSetupResource.model_fields}
     fields["budgets"] = list(base.budgets)
     return TrainingSetupResource(runs_dir=str(runs_dir), **fields)
 
 
+def local_launcher(accelerator: str, devices: str) -> LocalLauncher:
+    """The local launcher from ``NAS_ASSETS_ACCELERATOR`` / ``NAS_ASSETS_DEVICES``, checked now (when the
+    definitions load) rather than inside a training process. Neither changes the configuration id:
+    where a run executes does not change what it measures."""
+    if accelerator not in ACCELERATORS:
+        raise ValueError(f"NAS_ASSETS_ACCELERATOR={accelerator!r}: expected one of {ACCELERATORS}")
+    try:
+        count = int(devices)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"NAS_ASSETS_DEVICES={devices!r}: expected a whole number >= 1 (training processes per job)")
+    try:
+        check_placement(accelerator, count)
+    except ValueError as exc:
+        raise ValueError(f"NAS_ASSETS_ACCELERATOR={accelerator!r} with NAS_ASSETS_DEVICES={devices!r}: {exc}") from None
+    return LocalLauncher(accelerator=accelerator, devices=count)
+
+
 def launcher(profile: str) -> TrainingLauncher:
     if profile == "local":
-        return LocalLauncher(accelerator=os.environ.get("NAS_ASSETS_ACCELERATOR", "cpu"),
-                             devices=int(os.environ.get("NAS_ASSETS_DEVICES", "1")))
+        return local_launcher(os.environ.get("NAS_ASSETS_ACCELERATOR", "cpu"), os.environ.get("NAS_ASSETS_DEVICES", "1"))
     config_file = os.environ.get("NAS_ASSETS_SLURM_CONFIG")
     settings = json.loads(Path(config_file).read_text()) if config_file else {}
     return SlurmLauncher(**settings)

@@ -8,11 +8,11 @@ from typing import Iterator, Optional
 
 import duckdb
 from dagster import ConfigurableResource, Failure
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from nas_assets.core import store
 from nas_assets.core.results import LEGACY_PROTOCOL, TrainingProtocol
-from nas_assets.train.config import TrainConfig
+from nas_assets.train.config import MEASURING_FIELDS, TrainConfig
 
 
 class StoreResource(ConfigurableResource):
@@ -81,13 +81,28 @@ class TrainingSetupResource(ConfigurableResource):
     augment: bool = Field(default=True, description="Random flips and crops.")
     precision: str = Field(default="auto", description="'auto' (bf16-mixed on GPU) or a Lightning precision.")
 
+    @model_validator(mode="after")
+    def _valid_training(self) -> "TrainingSetupResource":
+        self.train_config()  # an impossible setting (lr nan, stem_channels 0...) fails here, not in a job
+        return self
+
+    def train_config(self) -> TrainConfig:
+        """The setup as the trainer's :class:`TrainConfig` (raises ``SettingError`` / ``ValueError``
+        naming the field and its allowed range)."""
+        return TrainConfig(budgets=tuple(self.budgets), protocol=self.protocol, recipe=self.recipe, lr=self.lr,
+                           batch_size=self.batch_size, stem_channels=self.stem_channels, num_stacks=self.num_stacks,
+                           cells_per_stack=self.cells_per_stack, augment=self.augment, seed=self.seed,
+                           precision=self.precision)
+
     def config_id(self, data: "So2SatDataResource") -> str:
-        """Short id of everything that changes what a run measures (names the runs directory)."""
+        """Short id of everything that changes what a run measures (names the runs directory).
+
+        The launcher's accelerator and devices (``NAS_ASSETS_ACCELERATOR`` / ``NAS_ASSETS_DEVICES``)
+        and ``precision`` are not part of it: where a run executes does not change what it measures."""
         import hashlib
         import json
 
-        basis = {k: getattr(self, k) for k in ("budgets", "recipe", "lr", "batch_size", "stem_channels", "num_stacks",
-                                               "cells_per_stack", "seed", "augment")}
+        basis = {k: getattr(self, k) for k in MEASURING_FIELDS if k != "protocol"}
         if self.protocol != LEGACY_PROTOCOL:  # snapshot runs keep the directories they had before protocols
             basis["protocol"] = self.protocol
         basis.update(data=str(Path(data.path).resolve()), sensor=data.sensor, s1=data.s1_transform, stats=data.stats)

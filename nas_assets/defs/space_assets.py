@@ -100,6 +100,12 @@ def sampled_architectures(
         fla = db.read_neighbour_index(conn, "fla", hashes.size)
         candidates = _cifar10_measured_rows(hashes, config.cifar10_reference_path) if config.prefers_cifar10_measured() else None
         design = sample_design(hashes, fla, design_config, candidates)
+        if design.empty and not config.allow_empty:  # it would delete every partition: only when asked
+            raise Failure(
+                description=f"the design has no architecture ({asdict(design_config)}): it would empty "
+                            "sampled_architectures and remove every architecture partition. Set n_initial > 0, "
+                            "or allow_empty: true to empty the design on purpose; nothing was changed.",
+                allow_retries=False)
         db.write_sampled(conn, design)
         db.set_meta(conn, "design", {"preset": config.preset, **asdict(design_config),
                                      "prefer_cifar10_measured": config.prefers_cifar10_measured()})

@@ -62,6 +62,9 @@ class TrainedArchitectureConfig(Config):
     retrain: bool = Field(default=False, description="Train again even if this configuration's result file exists.")
 
 
+#: The run config that retrains a partition (named in the message about an unusable result file).
+RETRAIN_CONFIG = '{"ops": {"trained_architecture": {"config": {"retrain": true}}}}'
+
 TRAINED_CHECKS = [
     AssetCheckSpec("metrics_in_range", asset="trained_architecture", description="Accuracies and per-class accuracies within [0, 1], kappa within [-1, 1]."),
     AssetCheckSpec("all_budgets_present", asset="trained_architecture", description="One metrics row per configured budget epoch."),
@@ -109,7 +112,10 @@ def trained_architecture(
     try:
         record = load_result(result_path)
     except ResultError as exc:
-        raise Failure(description=f"{exc}; nothing was written to DuckDB", allow_retries=False) from None
+        again = ("" if not result_path.exists() else
+                 f". Every re-run reuses this file and fails the same way: materialize the partition with "
+                 f"retrain: true (run config {RETRAIN_CONFIG}) to train again and replace it")
+        raise Failure(description=f"{exc}; nothing was written to DuckDB{again}", allow_retries=False) from None
     frames = result_frames([(record, result_path)])
     with store.connect() as conn:
         db.write_results(conn, frames)

@@ -50,6 +50,30 @@ def resolve_arch(text: str, store: str | None = None) -> ArchSpec:
     return ArchSpec.from_spec(space.matrix(i), space.ops(i))
 
 
+def _budgets(text: str) -> tuple[int, ...]:
+    """``--epochs`` as a tuple; argparse prefixes the option's name to the message."""
+    try:
+        budgets = tuple(int(b) for b in text.split(",") if b.strip())
+    except ValueError:
+        budgets = ()
+    if not budgets or min(budgets) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated whole numbers >= 1, e.g. 4,12,36,108")
+    return budgets
+
+
+def _writable_dir(path: Path) -> str | None:
+    """None when result files can be written under ``path`` (created if absent), else why not."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"--out {path}: cannot write result files there ({exc.strerror or exc}); choose a writable directory"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nas_assets.core.results import PROTOCOLS
     from nas_assets.train.config import TrainConfig
@@ -68,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensor", default="fusion", choices=["fusion", "s1", "s2"], help="input bands (default fusion: 18)")
     p.add_argument("--s1-transform", default="signed_log", choices=["signed_log", "clip"], help="S1 heavy-tail treatment")
     p.add_argument("--stats", default="train", choices=["train", "spec"], help="z-score statistics source")
-    p.add_argument("--epochs", default="4,12,36,108", help="budget epochs, comma-separated")
+    p.add_argument("--epochs", default="4,12,36,108", type=_budgets,
+                   help="budget epochs, comma-separated whole numbers >= 1")
     p.add_argument("--protocol", choices=PROTOCOLS, default=TrainConfig.protocol,
                    help="nb101: one independent run per budget, each with its own cosine schedule; snapshot: "
                         "one run of the largest budget, measured at the smaller ones on the way "
@@ -87,52 +112,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", help="auto (bf16-mixed on GPU, 32-true on CPU) or a Lightning value")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing last.ckpt")
-    p.add_argument("--force", action="store_true", help="train even if the result file exists")
+    p.add_argument("--force", action="store_true",
+                   help="train even if the result file exists (and replace it); without it, a result of the same "
+                        "configuration is reused and one of another configuration is an error")
     p.add_argument("--progress-every", type=float, default=30.0, help="seconds between progress lines")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from nas_assets.core.settings import SettingError
     from nas_assets.train.config import TrainConfig
+    from nas_assets.train.data import So2SatLayoutError, find_splits
+    from nas_assets.train.placement import check_placement
 
-    try:
+    def fail(message: str) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+    try:  # every setting is checked before anything is read, trained or written
         spec = resolve_arch(args.arch, args.store)
-        budgets = tuple(int(b) for b in args.epochs.split(",") if b.strip())
         config = TrainConfig(
-            budgets=budgets, protocol=args.protocol, recipe=args.recipe, lr=args.lr,
+            budgets=args.epochs, protocol=args.protocol, recipe=args.recipe, lr=args.lr,
             batch_size=args.batch_size,
             stem_channels=args.stem_channels, num_stacks=args.num_stacks, cells_per_stack=args.cells_per_stack,
             augment=not args.no_augment, seed=args.seed, precision=args.precision, compile=args.compile,
         )
-    except (InvalidSpecError, ArchNotFound, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        check_placement(args.accelerator, args.devices, args.num_nodes)
+        if not args.progress_every > 0:
+            raise SettingError("progress_every", args.progress_every, "a number of seconds > 0")
+        find_splits(args.data)  # a missing or malformed --data fails now, also when a result exists
+    except SettingError as exc:
+        return fail(exc.as_option())
+    except (InvalidSpecError, ArchNotFound, ValueError) as exc:  # So2SatLayoutError included
+        return fail(str(exc))
+    out = Path(args.out)
+    problem = _writable_dir(out)
+    if problem:
+        return fail(problem)
     from nas_assets.train.cpus import allotted_cpus, configure_threads
 
     try:  # the CPUs this process was given (SLURM, affinity, cgroup), not the machine's
         cpus = allotted_cpus(local_ranks=max(1, args.devices))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
     configure_threads(cpus)
 
     from nas_assets.train.reporting import REPORTER
+    from nas_assets.train.reuse import ResultConflict, check_reusable
     from nas_assets.train.runner import result_path, train_architecture
     from nas_assets.train.so2sat_data import load_so2sat_arrays
 
-    out = Path(args.out)
     existing = result_path(out, spec)
     if existing.exists() and not args.force:
-        print(f"{existing} exists; nothing to do (use --force to train again)")
+        try:  # reused only when it measured the same thing; placement (devices, accelerator) does not count
+            check_reusable(existing, config, {"source": str(Path(args.data).resolve()), "sensor": args.sensor,
+                                              "s1_transform": args.s1_transform, "stats": args.stats})
+        except ResultConflict as exc:
+            return fail(str(exc))
+        print(f"{existing} exists with the same configuration; nothing to do (accelerator and devices do not "
+              f"change what is measured; use --force to train again)")
         return 0
     data_dir = Path(args.data)
     cache_dir = Path(args.cache_dir) if args.cache_dir else data_dir / ".nas_assets_cache"
     try:  # the cache builder locks per config: one rank/job builds it, the others reuse it
         data = load_so2sat_arrays(data_dir, cache_dir, args.sensor, args.s1_transform, args.stats)
     except ValueError as exc:  # layout errors name the file, dataset and expectation
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
     with REPORTER:  # Dagster Pipes when launched by Dagster (global rank 0 only)
         record = train_architecture(
             spec, data, config, out, accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,

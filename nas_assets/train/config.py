@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from nas_assets.core.results import PROTOCOLS, TrainingProtocol
+from nas_assets.core.settings import SettingError, require_int_at_least, require_positive_finite
 
 #: NB101's epoch budgets; a run records metrics at each of them.
 DEFAULT_BUDGETS: tuple[int, ...] = (4, 12, 36, 108)
@@ -37,6 +38,14 @@ RECIPES: dict[str, Recipe] = {
     # NAS-Bench-101: RMSProp (decay 0.9, momentum 0.9, eps 1.0), LR 0.2 per-step cosine, wd 1e-4.
     "nb101": Recipe("nb101", lr=0.2, momentum=0.9, weight_decay=1e-4, eps=1.0),
 }
+
+
+#: TrainConfig fields that change what a run measures. The Dagster configuration id and the
+#: trainer's reuse of an existing result compare these (with the data source, sensor and
+#: normalisation); precision, compile, the evaluation batch and where the run executes
+#: (accelerator, devices, nodes) do not enter.
+MEASURING_FIELDS: tuple[str, ...] = ("budgets", "protocol", "recipe", "lr", "batch_size", "stem_channels",
+                                     "num_stacks", "cells_per_stack", "augment", "seed")
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,13 @@ class TrainConfig:
             raise ValueError(f"protocol {self.protocol!r} unknown; expected one of {list(PROTOCOLS)}")
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r}; expected one of {sorted(RECIPES)}")
-        if self.batch_size <= 0 or self.eval_batch_size <= 0:
-            raise ValueError("batch sizes must be positive")
+        if self.lr is not None:
+            require_positive_finite("lr", self.lr)
+        for name in ("batch_size", "eval_batch_size", "stem_channels", "num_stacks", "cells_per_stack"):
+            require_int_at_least(name, getattr(self, name), 1)
+        require_int_at_least("seed", self.seed, 0)
+        if self.seed >= 2**32:  # numpy and Lightning seed with 32 bits
+            raise SettingError("seed", self.seed, "an integer in 0..4294967295")
 
     @property
     def epochs(self) -> int:

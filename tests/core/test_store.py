@@ -130,3 +130,32 @@ def test_lock_held_by_another_process_gives_clear_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_store_in_a_read_only_directory_says_so(tmp_path):
+    from tests.unprivileged import call_unprivileged, shared_dir
+
+    with shared_dir() as root:
+        locked = root / "locked"  # the word in the path once passed for a lock conflict
+        locked.mkdir()
+        locked.chmod(0o555)
+        path = locked / "nas.duckdb"
+
+        def open_store() -> str:
+            with store.connect(path):
+                return "opened"
+
+        text = call_unprivileged(open_store)
+        assert not path.exists()
+    assert text.startswith(f"StoreError: {path}: cannot create the store ("), text
+    assert f"the directory {locked} is not writable by this user: make it writable or point the store at another " \
+           "path (NAS_ASSETS_DB)." in text
+    assert "not a readable DuckDB database" not in text and "move it away" not in text
+
+
+def test_store_below_a_file_says_so(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(store.StoreError, match=r"file/nas\.duckdb: cannot create the directory .*file \(File exists\); "
+                                               r"point the store at another path \(NAS_ASSETS_DB\)\."):
+        with store.connect(tmp_path / "file" / "nas.duckdb"):
+            pass

@@ -89,7 +89,7 @@ def test_protocol_reaches_the_job_and_separates_result_files(tmp_path):
 
 def test_failing_training_is_a_clear_failure_and_writes_nothing(tmp_path, fresh_store):
     resources = make_resources(tmp_path, fresh_store)
-    resources["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1], batch_size=0)
+    resources["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1], precision="bogus-precision")
     with instance_for_test() as instance:
         run(instance, resources, ["sampled_architectures", "so2sat_dataset"], run_config=DESIGN)
         key = instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name)[0]
@@ -97,7 +97,7 @@ def test_failing_training_is_a_clear_failure_and_writes_nothing(tmp_path, fresh_
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         text = str(failure.event_specific_data.error)
-        assert "exited with code 2" in text and "batch sizes must be positive" in text  # the log tail
+        assert "exited with code 1" in text and "Precision 'bogus-precision' is invalid" in text  # the log tail
     assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(0,)]
 
 
@@ -114,4 +114,8 @@ def test_partial_result_file_fails_without_touching_tables(tmp_path, fresh_store
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "not valid JSON" in str(failure.event_specific_data.error)
         assert "nothing was written to DuckDB" in str(failure.event_specific_data.error)
+        # the file stays, so every re-run fails the same way: the message says how to get out
+        assert ("Every re-run reuses this file and fails the same way: materialize the partition with retrain: true "
+                '(run config {"ops": {"trained_architecture": {"config": {"retrain": true}}}}) to train again and '
+                "replace it") in str(failure.event_specific_data.error)
     assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(0,)]

@@ -92,11 +92,11 @@ def test_two_task_ddp_job_writes_one_reduced_result(prepared, tmp_path, fresh_st
 def test_failing_job_reports_state_and_log_tail_and_writes_nothing(prepared, tmp_path, fresh_store):
     instance, keys = prepared
     res = resources(tmp_path, fresh_store)
-    res["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1], recipe="sgd", batch_size=0)
+    res["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1], recipe="sgd", precision="bogus-precision")
     result = run(instance, res, ["trained_architecture"], partition_key=keys[0])
     assert not result.success
     text = failure_text(result)
-    assert "ended FAILED" in text and "batch sizes must be positive" in text
+    assert "ended FAILED" in text and "Precision 'bogus-precision' is invalid" in text
     assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(0,)]
 
 

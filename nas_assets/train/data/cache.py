@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from nas_assets.core.so2sat import CLASS_NAMES, N_CLASSES, SENSOR_BANDS, SENSORS, SPLITS
+from nas_assets.train.data.contents import BandRange
 from nas_assets.train.data.layout import (
     CHUNK_SAMPLES,
     So2SatLayoutError,
@@ -332,10 +333,13 @@ def _build(
             n = len(y) if rows is None else int(rows.sum())
             shape = (n, SENSORS[sensor], *sf.datasets["sen1"].shape[1:3])
             writers[split] = NpyWriter(out / f"{split}_x.npy", quantisation.dtype, shape)
+        ranges = BandRange(sf.path)
         for start, s1, s2 in iter_sensor_blocks(sf, sensor, chunk=chunk):
+            ranges.update(s1, s2)  # before normalising: it may divide by a constant band's zero spread
             q = quantisation.encode(normaliser.apply(s1, s2))
             for split, rows in outs:
                 writers[split].write(q if rows is None else q[rows[start : start + len(q)]])
+        ranges.check()
         for split, rows in outs:
             y_split = y if rows is None else y[rows]
             entries[split] = {
@@ -367,12 +371,15 @@ def _training_stats(
 ) -> BandStats:
     """Per-band statistics of the S1-transformed (not yet z-scored) training values."""
     stats = BandStats(SENSORS[sensor])
+    ranges = BandRange(sf.path)
     for start, s1, s2 in iter_sensor_blocks(sf, sensor, chunk=chunk):
+        ranges.update(s1, s2)
         x = to_channels_first(s1, s2)
         apply_s1_transform(x, n_s1(sensor), norm)
         stats.update(x if rows is None else x[rows[start : start + len(x)]])
     if stats.count == 0:
         raise So2SatLayoutError(f"{sf.path}: no training samples to compute statistics from")
+    ranges.check()  # names the file and band, where the normaliser could only name the band
     return stats
 
 

@@ -10,6 +10,7 @@ file — becomes a :class:`So2SatLayoutError` that names the file, the dataset a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,7 @@ def find_splits(data_dir: str | Path, variant: str | None = None) -> dict[str, P
         raise So2SatLayoutError(
             f"{root}: is a So2Sat v3 root ({', '.join(variants)}); pass variant= (--variant) to pick one"
         )
-    found = {s: root / f"{s}.h5" for s in SPLITS if (root / f"{s}.h5").is_file()}
+    found = {s: _split_file(root / f"{s}.h5") for s in SPLITS if os.path.lexists(root / f"{s}.h5")}
     missing = [f"{s}.h5" for s in ("training", "testing") if s not in found]
     if missing:
         raise So2SatLayoutError(
@@ -128,6 +129,20 @@ def find_splits(data_dir: str | Path, variant: str | None = None) -> dict[str, P
             f"{'/, '.join(V3_VARIANTS)}/ and a variant"
         )
     return found
+
+
+def _split_file(path: Path) -> Path:
+    """``path`` when it is a file (or a link to one); a directory or a dangling link is an error,
+    not a missing split (a missing validation.h5 would silently make a v2 directory a v3 one)."""
+    if path.is_file():
+        return path
+    if path.exists():
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise So2SatLayoutError(f"{path}: is {kind}; expected the HDF5 file {path.name}")
+    raise So2SatLayoutError(
+        f"{path}: a symbolic link to {os.readlink(path)}, which does not exist; expected the HDF5 file "
+        f"{path.name} (fix or remove the link)"
+    )
 
 
 def open_split(path: str | Path) -> SplitFile:
@@ -144,6 +159,15 @@ def open_split(path: str | Path) -> SplitFile:
         So2SatLayoutError: naming the file, the dataset and the expectation.
     """
     path = Path(path)
+    try:  # h5py reports a missing permission like damage ("unable to open file"): ask the OS first
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise So2SatLayoutError(
+            f"{path}: permission denied; this user cannot read the file (give read access, e.g. chmod a+r)"
+        ) from None
+    except OSError:
+        pass  # anything else: h5py's message below says more
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:  # h5py reports truncation, bad signatures and missing files as OSError
@@ -176,6 +200,10 @@ def open_split(path: str | Path) -> SplitFile:
                 f"{layout.offset + layout.nbytes} but the file has {size} bytes; the file is truncated, "
                 f"re-download or regenerate it"
             )
+    if counts[LABEL] == 0:
+        raise So2SatLayoutError(
+            f"{path}: holds 0 samples (sen1, sen2 and label have N = 0); expected at least one sample in every split"
+        )
     return SplitFile(path=path, n_samples=counts[LABEL], datasets=layouts)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from nas_assets.core.so2sat import CLASS_CODES, CLASS_NAMES, N_CLASSES, S1_BANDS, S2_BANDS
+from nas_assets.train.data.contents import BandRange
 from nas_assets.train.data.layout import (
     CHUNK_SAMPLES,
     SplitFile,
@@ -101,8 +102,9 @@ def inspect_so2sat(
 ) -> So2SatSummary:
     """Validate a So2Sat directory and summarise it.
 
-    Every file's header is checked before any data are read; then labels (one-hot) and, with
-    ``contents``, every sensor value (finite; per-band min/max/mean) are read in bulk.
+    Every file's header is checked before any data are read (a split with no samples fails
+    here); then labels (one-hot) and, with ``contents``, every sensor value (finite, every band
+    not constant over the split; per-band min/max/mean) are read in bulk.
 
     Args:
         data_dir: v2 directory, v3 variant directory, or v3 root with ``variant``.
@@ -125,11 +127,14 @@ def inspect_so2sat(
     if contents:
         for name, sf in split_files.items():
             lo, hi, total = np.full(18, np.inf), np.full(18, -np.inf), np.zeros(18)
+            ranges = BandRange(sf.path)
             for _, s1, s2 in iter_sensor_blocks(sf, "fusion", chunk=chunk, dtype=np.float64):
+                ranges.update(s1, s2)
                 block = np.concatenate([s1, s2], axis=-1).reshape(-1, 18)  # type: ignore[list-item]
                 lo = np.minimum(lo, block.min(axis=0))
                 hi = np.maximum(hi, block.max(axis=0))
                 total += block.sum(axis=0, dtype=np.float64)
+            ranges.check()  # a band with one value everywhere cannot be normalised
             s = summary.splits[name]
             s.band_min, s.band_max, s.band_mean = lo, hi, total / max(sf.n_samples * 32 * 32, 1)
     return summary
