@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing last.ckpt")
     p.add_argument("--force", action="store_true", help="train even if the result file exists")
+    p.add_argument("--lock-wait", type=float, default=None,
+                   help="seconds to wait for another live trainer of this result (default: as long as it runs)")
     p.add_argument("--progress-every", type=float, default=30.0, help="seconds between progress lines")
     return p
 
@@ -118,10 +120,20 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads(cpus)
 
     from nas_assets.train.reporting import REPORTER
+    from nas_assets.train.partition_lock import PartitionBusy, claim, first_rank
     from nas_assets.train.runner import result_path, train_architecture
     from nas_assets.train.so2sat_data import load_so2sat_arrays
 
     out = Path(args.out)
+    if first_rank():  # one trainer per result: wait for a live one (then reuse its result), never train beside it
+        try:
+            claim(out, spec.arch_hash, wait_s=args.lock_wait)
+        except PartitionBusy as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        except OSError as exc:
+            print(f"error: cannot lock {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return 2
     existing = result_path(out, spec)
     if existing.exists() and not args.force:
         print(f"{existing} exists; nothing to do (use --force to train again)")
