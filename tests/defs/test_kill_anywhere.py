@@ -11,6 +11,7 @@ are seen in the files the steps write, not guessed with sleeps. docs/faults.md l
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -39,13 +40,20 @@ def _rows(db, sql: str):
 
 def _killed_twice_then_clean(env, tmp_path, name: str, select: str, group_moment, dagster_moment,
                              partition: str | None = None, config: dict | None = None) -> str:
-    """Kill the group at one moment, only dagster at another, then run to the end; the clean run's log."""
+    """Kill the group at one moment, only dagster at another, then run to the end; the clean run's log.
+
+    After each kill every process of the instance must end by itself (an orphaned step finishes
+    or stops, a trainer dies with its launcher) before the next command starts.
+    """
+    home = Path(env["DAGSTER_HOME"])
     first = Materialization(env, tmp_path / f"{name}-1.log", select, partition, config)
     first.wait_until(group_moment[1], f"{name}: {group_moment[0]}")
     first.kill_group()
+    wait_no_strays(home)
     second = Materialization(env, tmp_path / f"{name}-2.log", select, partition, config)
     second.wait_until(dagster_moment[1], f"{name}: {dagster_moment[0]}")
     second.kill_dagster()
+    wait_no_strays(home)
     return Materialization(env, tmp_path / f"{name}-3.log", select, partition, config).finish()
 
 
@@ -67,13 +75,13 @@ def test_every_long_step_survives_sigkill_and_a_plain_rerun(tmp_path, space_stor
     # one slot: a slot leaked by a killed run blocks every later partition ("blocked by limit")
     (home / "dagster.yaml").write_text((home / "dagster.yaml").read_text().replace("default_limit: 4",
                                                                                     "default_limit: 1"))
-    Materialization(env, tmp_path / "design.log", "sampled_architectures", config=DESIGN).finish()
 
-    # the dataset step: generation (group killed), then the cache build (only dagster killed)
+    # the design and the dataset step: generation (group killed), then the cache build (only dagster killed)
     _killed_twice_then_clean(
-        env, tmp_path, "dataset", "so2sat_dataset",
+        env, tmp_path, "dataset", "sampled_architectures,so2sat_dataset",
         ("generating the stand-in", glob_any(data, ".so2sat_synthetic.tmp-*/training.h5")),
         ("building the cache", glob_any(data / "cache", ".fusion-*.tmp-*")),
+        config=DESIGN,
     )
     assert sorted(p.name for p in (data / "so2sat_synthetic").iterdir()) == ["testing.h5", "training.h5",
                                                                                "validation.h5"]
