@@ -103,18 +103,24 @@ def stray_processes(home: Path) -> list[str]:
     return found
 
 
-def wait_no_strays(home: Path, timeout: float = 15) -> None:
+def held_locks(data: Path) -> list[str]:
+    """Lock files under ``data`` that a live process holds (a dying one holds them until it is gone)."""
+    return [str(p.relative_to(data)) for p in data.rglob("*.lock") if holder(p) is not None]
+
+
+def wait_no_strays(home: Path, data: Path, timeout: float = 15) -> None:
+    """Wait until no process of the instance runs and no lock is held (a SIGKILLed trainer takes a
+    moment to let go of its memory, and of its lock, after /proc stops showing its environment)."""
     deadline = time.monotonic() + timeout
-    while (left := stray_processes(home)) and time.monotonic() < deadline:
+    while ((left := stray_processes(home)) or held_locks(data)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, f"processes outlived the runs: {left}"
+    assert not held_locks(data), f"locks still held: {held_locks(data)}"
 
 
 def leftovers(data: Path) -> list[str]:
     """Temp files or directories and held locks under ``data`` (none after a clean end)."""
-    temps = [str(p.relative_to(data)) for p in data.rglob("*") if ".tmp" in p.name]
-    held = [str(p.relative_to(data)) for p in data.rglob("*.lock") if holder(p) is not None]
-    return temps + held
+    return [str(p.relative_to(data)) for p in data.rglob("*") if ".tmp" in p.name] + held_locks(data)
 
 
 def instance_state(home: Path, pool: str = "training") -> tuple[dict[str, int], int, int]:

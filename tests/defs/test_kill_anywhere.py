@@ -45,20 +45,20 @@ def _killed_twice_then_clean(env, tmp_path, name: str, select: str, group_moment
     After each kill every process of the instance must end by itself (an orphaned step finishes
     or stops, a trainer dies with its launcher) before the next command starts.
     """
-    home = Path(env["DAGSTER_HOME"])
+    home, data = Path(env["DAGSTER_HOME"]), Path(env["NAS_ASSETS_DATA_DIR"])
     first = Materialization(env, tmp_path / f"{name}-1.log", select, partition, config)
     first.wait_until(group_moment[1], f"{name}: {group_moment[0]}")
     first.kill_group()
-    wait_no_strays(home)
+    wait_no_strays(home, data)
     second = Materialization(env, tmp_path / f"{name}-2.log", select, partition, config)
     second.wait_until(dagster_moment[1], f"{name}: {dagster_moment[0]}")
     second.kill_dagster()
-    wait_no_strays(home)
+    wait_no_strays(home, data)
     return Materialization(env, tmp_path / f"{name}-3.log", select, partition, config).finish()
 
 
 def _assert_clean(tmp_path, home, data) -> None:
-    wait_no_strays(home)
+    wait_no_strays(home, data)
     assert leftovers(data) == [], "temp files or held locks left behind"
     statuses, claimed, pending = instance_state(home)
     assert not ACTIVE & set(statuses), f"runs left active: {statuses}"

@@ -51,7 +51,7 @@ def test_sigkilled_launcher_takes_its_trainer_along(so2sat_dir, tmp_path):
         assert trainer != launcher.pid and _alive(trainer)
         os.killpg(launcher.pid, signal.SIGKILL)
         launcher.wait()
-        _wait(lambda: not _alive(trainer), 10, f"trainer {trainer} outlived its SIGKILLed launcher (orphaned)")
+        _wait(lambda: not _alive(trainer), 30, f"trainer {trainer} outlived its SIGKILLed launcher (orphaned)")
     finally:
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
