@@ -113,9 +113,3 @@ def reap_on_load() -> None:
     if reaped.freed:
         log.warning("freed the concurrency slots of finished runs %s", ", ".join(reaped.freed))
 
-
-if __name__ == "__main__":  # by hand: DAGSTER_HOME=$PWD/dagster_home python -m nas_assets.defs.dead_runs
-    with DagsterInstance.get() as _instance:
-        _reaped = reap_dead_runs(_instance)
-    print(f"marked failed: {', '.join(_reaped.failed) or 'none'}; "
-          f"slots freed for: {', '.join(_reaped.freed) or 'none'}")
