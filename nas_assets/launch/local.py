@@ -55,8 +55,9 @@ def run_local(
     start = time.monotonic()
     parent = os.getppid()
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, env={**os.environ, **env, LAUNCHER_PID_VAR: str(os.getpid())}, cwd=cwd,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        job_env = {**os.environ, **env, LAUNCHER_PID_VAR: str(os.getpid())}
+        proc = subprocess.Popen(command, env=job_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
             while proc.poll() is None:
                 if on_poll is not None:

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     from nas_assets.train.so2sat_data import load_so2sat_arrays
 
     out = Path(args.out)
-    if first_rank():  # one trainer per result: wait for a live one (then reuse its result), never train beside it
+    if first_rank():  # one trainer per result: wait for a live one (then reuse its result), never beside it
         try:
             claim(out, spec.arch_hash, wait_s=args.lock_wait)
         except PartitionBusy as exc:
