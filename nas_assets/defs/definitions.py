@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 
 from nas_assets.defs import space_checks
+from nas_assets.defs.dead_runs import reap_on_load
 from nas_assets.defs.profiles import resources as profile_resources
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures
 from nas_assets.defs.footprint_assets import footprint_report
@@ -42,4 +43,6 @@ def build_definitions(store: str | None = None, **overrides) -> Definitions:
     return Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=[train_architectures], resources=resources)
 
 
+# a run whose process was killed stays STARTED and keeps its pool slots unless someone notices
+reap_on_load()
 defs = build_definitions()

@@ -6,6 +6,7 @@ Pipes (context and messages as files in the partition's run directory -- on the 
 system for SLURM; only global rank 0 reports).
 """
 
+import multiprocessing
 import sys
 import time
 from dataclasses import dataclass, field
@@ -118,7 +119,9 @@ class LocalLauncher(TrainingLauncher):
         log_path = job.run_dir / "train.log"
         injector, reader = self.pipes_files(job)
         with open_pipes_session(context=context, context_injector=injector, message_reader=reader) as session:
-            outcome = run_local(self.command(job), session.get_bootstrap_env_vars(), log_path)
+            # a step subprocess (multiprocess executor) stops its trainer when the run's process is killed
+            outcome = run_local(self.command(job), session.get_bootstrap_env_vars(), log_path,
+                                watch_parent=multiprocessing.parent_process() is not None)
         log_tail = tail(log_path, self.log_tail_lines)
         if outcome.returncode != 0:
             raise Failure(

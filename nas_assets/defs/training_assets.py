@@ -29,15 +29,15 @@ from nas_assets.defs import training_queries as q
 @asset(group_name="data", kinds={"hdf5", "numpy"})
 def so2sat_dataset(data: So2SatDataResource) -> MaterializeResult:
     """So2Sat LCZ42 files validated and converted once into the normalised cache every training job reads."""
-    from nas_assets.train.data import inspect_so2sat, synthesize_so2sat
+    from nas_assets.train.data import inspect_so2sat
+    from nas_assets.train.data.stand_in import ensure_stand_in
     from nas_assets.train.so2sat_data import load_so2sat_arrays
 
     path = Path(data.path)
     generated = False
-    if data.synthetic and not (path / "training.h5").exists():
-        synthesize_so2sat(path, n_train=data.synthetic_train, n_val=data.synthetic_val,
-                          n_test=data.synthetic_test, seed=data.synthetic_seed)
-        generated = True
+    if data.synthetic:  # generated whole or not at all: a killed generation is redone, never half-used
+        generated = ensure_stand_in(path, n_train=data.synthetic_train, n_val=data.synthetic_val,
+                                    n_test=data.synthetic_test, seed=data.synthetic_seed)
     summary = inspect_so2sat(path)  # raises So2SatLayoutError naming file, dataset and expectation
     t0 = time.perf_counter()
     arrays = load_so2sat_arrays(path, data.cache_dir, data.sensor, data.s1_transform, data.stats)

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+#: Set for the job to the launcher's pid (the value ``nas_assets.train.lifeline`` reads).
+LAUNCHER_PID_VAR = "NAS_ASSETS_LAUNCHER_PID"
+
 
 @dataclass
 class LocalOutcome:
@@ -31,24 +34,37 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+class LauncherOrphaned(RuntimeError):
+    """The process that started this launcher is gone; the job was stopped with it."""
+
+
 def run_local(
     command: list[str], env: dict[str, str], log_path: Path, *, cwd: str | None = None,
-    poll_s: float = 0.5, on_poll: Callable[[], None] | None = None,
+    poll_s: float = 0.5, on_poll: Callable[[], None] | None = None, watch_parent: bool = False,
 ) -> LocalOutcome:
     """Run ``command`` with stdout+stderr appended to ``log_path``; wait for it.
 
     The process gets its own session so that an interruption (Dagster terminating the run,
-    Ctrl-C) stops it *and* its DDP children: TERM to the group, KILL after 10 s.
+    Ctrl-C) stops it *and* its DDP children: TERM to the group, KILL after 10 s. It is told this
+    process's pid (``NAS_ASSETS_LAUNCHER_PID``) and dies with it when this process is killed
+    outright (see :mod:`nas_assets.train.lifeline`). With ``watch_parent`` (a Dagster step
+    subprocess), the job is stopped and :class:`LauncherOrphaned` raised when the process that
+    started this one disappears, so a SIGKILLed run leaves no training behind.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    parent = os.getppid()
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+        job_env = {**os.environ, **env, LAUNCHER_PID_VAR: str(os.getpid())}
+        proc = subprocess.Popen(command, env=job_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
             while proc.poll() is None:
                 if on_poll is not None:
                     on_poll()
+                if watch_parent and os.getppid() != parent:
+                    raise LauncherOrphaned(f"the process that started this one (pid {parent}) is gone; "
+                                           f"stopped {command[0]} (pid {proc.pid})")
                 time.sleep(poll_s)
         except BaseException:
             _stop_group(proc)

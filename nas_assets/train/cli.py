@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="train even if the result file exists (and replace it); without it, a result of the same "
                         "configuration is reused and one of another configuration is an error")
+    p.add_argument("--lock-wait", type=float, default=None,
+                   help="seconds to wait for another live trainer of this result (default: as long as it runs)")
     p.add_argument("--progress-every", type=float, default=30.0, help="seconds between progress lines")
     return p
 
@@ -159,10 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads(cpus)
 
     from nas_assets.train.reporting import REPORTER
+    from nas_assets.train.partition_lock import PartitionBusy, claim, first_rank
     from nas_assets.train.reuse import ResultConflict, check_reusable
     from nas_assets.train.runner import result_path, train_architecture
     from nas_assets.train.so2sat_data import load_so2sat_arrays
 
+    if first_rank():  # one trainer per result: wait for a live one (then reuse its result), never beside it
+        try:
+            claim(out, spec.arch_hash, wait_s=args.lock_wait)
+        except PartitionBusy as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        except OSError as exc:
+            print(f"error: cannot lock {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return 2
     existing = result_path(out, spec)
     if existing.exists() and not args.force:
         try:  # reused only when it measured the same thing; placement (devices, accelerator) does not count
