@@ -160,21 +160,36 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc))
     configure_threads(cpus)
 
-    from nas_assets.train.reporting import REPORTER
     from nas_assets.train.partition_lock import PartitionBusy, claim, first_rank
-    from nas_assets.train.reuse import ResultConflict, check_reusable
-    from nas_assets.train.runner import result_path, train_architecture
-    from nas_assets.train.so2sat_data import load_so2sat_arrays
 
+    partition = None
     if first_rank():  # one trainer per result: wait for a live one (then reuse its result), never beside it
         try:
-            claim(out, spec.arch_hash, wait_s=args.lock_wait)
+            partition = claim(out, spec.arch_hash, wait_s=args.lock_wait)
         except PartitionBusy as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
         except OSError as exc:
             print(f"error: cannot lock {exc.filename}: {exc.strerror}", file=sys.stderr)
             return 2
+    try:  # released when main returns, not at process exit: main() may run again in this process
+        return _train_or_reuse(args, spec, config, out, cpus)
+    finally:
+        if partition is not None:
+            partition.release()
+
+
+def _train_or_reuse(args: argparse.Namespace, spec, config, out: Path, cpus) -> int:
+    """The rest of :func:`main`, run while the partition's lock is held."""
+    from nas_assets.train.reporting import REPORTER
+    from nas_assets.train.reuse import ResultConflict, check_reusable
+    from nas_assets.train.runner import result_path, train_architecture
+    from nas_assets.train.so2sat_data import load_so2sat_arrays
+
+    def fail(message: str) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
     existing = result_path(out, spec)
     if existing.exists() and not args.force:
         try:  # reused only when it measured the same thing; placement (devices, accelerator) does not count

@@ -61,21 +61,27 @@ def test_sigkilled_launcher_takes_its_trainer_along(so2sat_dir, tmp_path):
     assert not (out / f"{SPEC.arch_hash}.json").exists()
 
 
-def test_a_second_trainer_waits_for_the_live_one_and_reuses_its_result(tmp_path):
+def test_a_second_trainer_waits_for_the_live_one_and_reuses_its_result(so2sat_dir, tmp_path):
     out = tmp_path / "runs"
     result = out / f"{SPEC.arch_hash}.json"
     go = tmp_path / "go"
-    # a live "trainer" holding the partition: once told to, it writes the result and ends
+    base = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(so2sat_dir),
+            "--out", str(out), "--epochs", "1", "--cache-dir", str(tmp_path / "cache"), *SMALL]
+    # the result the live "trainer" will deliver: a real one of the same configuration, made beforehand
+    made = tmp_path / "made"
+    done = subprocess.run([*[a if a != str(out) else str(made) for a in base]], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # a live "trainer" holding the partition: once told to, it delivers the result and ends
     first = subprocess.Popen([sys.executable, "-c",
-                              "import sys, time; from pathlib import Path; "
+                              "import shutil, sys, time; from pathlib import Path; "
                               "from nas_assets.train.partition_lock import claim; "
                               "claim(Path(sys.argv[1]), sys.argv[2]); print('held', flush=True)\n"
                               "while not Path(sys.argv[4]).exists(): time.sleep(0.05)\n"
-                              "Path(sys.argv[3]).write_text('{}')",
-                              str(out), SPEC.arch_hash, str(result), str(go)], stdout=subprocess.PIPE, text=True)
+                              "shutil.copy(sys.argv[5], sys.argv[3])",
+                              str(out), SPEC.arch_hash, str(result), str(go), str(made / result.name)],
+                             stdout=subprocess.PIPE, text=True)
     assert first.stdout.readline().strip() == "held"
-    base = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(tmp_path / "none"),
-            "--out", str(out), *SMALL]
     refused = subprocess.run([*base, "--lock-wait", "0.5"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 3, refused.stderr
     assert f"another trainer (pid {first.pid})" in refused.stderr and f"kill {first.pid}" in refused.stderr
@@ -87,8 +93,9 @@ def test_a_second_trainer_waits_for_the_live_one_and_reuses_its_result(tmp_path)
     go.touch()
     assert second.wait(timeout=120) == 0, log.read_text()
     first.wait()
-    assert "exists; nothing to do" in log.read_text()
-    assert json.loads(result.read_text()) == {}  # the first one's result, not a second training's
+    assert "exists with the same configuration; nothing to do" in log.read_text()
+    # the first one's result, not a second training's
+    assert json.loads(result.read_text()) == json.loads((made / result.name).read_text())
     assert not lock_path(out, SPEC.arch_hash).exists()  # removed by the holder that ended normally
 
 
