@@ -119,10 +119,14 @@ def test_demo_compares_so2sat_with_cifar10_out_of_the_box(demo_instance):
     """No NB101 file is configured: the shipped 20,001 cells give the CIFAR-10 rows, on the same
     fitness (overall accuracy at the one budget both sides share, 4 epochs) and the same cells."""
     out = demo_instance.stdout
-    table = out[out.index("footprints (table `footprints`"):]
+    table = out[out.index("footprints with their 95 % intervals (table `footprints`"):]
     for name in ("So2Sat (trained sample)", "So2Sat (surrogate, full space)", "CIFAR-10 (design cells)",
                  "CIFAR-10 (surrogate, full space)", "CIFAR-10 (NB101 measured cells)"):
         assert name in table, table[:3000]
+    # every value with its interval, and the paired verdicts on the same cells
+    assert "0.509 [" in table and "] " in table
+    verdicts = out[out.index("verdicts: paired bootstrap, So2Sat (trained sample) minus CIFAR-10 (design cells)"):]
+    assert "mean_fitness" in verdicts and "differs" in verdicts and "within noise" in verdicts
     assert "So2Sat val_overall_accuracy @ 4 epochs" in table and "CIFAR-10 val_accuracy @ 4 epochs" in table
     # the reference surrogates' out-of-fold tau, per budget in budget order
     assert "CIFAR-10 reference: 20,001 NB101 cells measured" in out and "per budget: 4: 0." in out, out[-2000:]
