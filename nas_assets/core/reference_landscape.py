@@ -33,6 +33,13 @@ from nas_assets.core.surrogate_artifacts import CV_PREDICTIONS, FittedTarget, Ta
 LANDSCAPE_FORMAT = 2
 #: NB101 records one accuracy per run; the surrogate targets are named after it.
 REFERENCE_METRIC = "val_accuracy"
+#: Folder of the reference surrogates' artifacts below the models directory.
+REFERENCE_MODELS = "cifar10"
+
+
+def reference_artifact(models_dir: str | os.PathLike, budget: int, version: str) -> Path:
+    """The artifact directory of one budget's reference surrogate (``_quality``'s ``version``)."""
+    return Path(models_dir) / REFERENCE_MODELS / Target(REFERENCE_METRIC, budget).name / version
 #: Fewer measured cells than this at a budget: no surrogate for it (nothing sensible to fit).
 MIN_CELLS = 6
 

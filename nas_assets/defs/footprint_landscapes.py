@@ -34,7 +34,7 @@ from nas_assets.core.footprints import (
     with_ratio_intervals,
 )
 from nas_assets.core.landscape import KNN_OPTIMA_K
-from nas_assets.core.reference_landscape import tau_per_budget
+from nas_assets.core.reference_landscape import reference_artifact, tau_per_budget
 from nas_assets.defs import footprint_queries as fq
 from nas_assets.defs import training_queries as q
 from nas_assets.report.data import metric_descriptions
@@ -114,7 +114,7 @@ def _reference_artifact(conn: duckdb.DuckDBPyConnection, models_dir: str | None,
         return None
     _, summary = db.read_reference_state(conn)
     version = (summary.get("quality") or {}).get(str(budget), {}).get("version")
-    return None if version is None else Path(models_dir) / "cifar10" / f"val_accuracy@{budget}" / version
+    return None if version is None else reference_artifact(models_dir, budget, version)
 
 
 def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
@@ -136,16 +136,16 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
         if getattr(config, name) < 1:
             raise FootprintInputError(f"{name} must be >= 1 ({default} is the default), got {getattr(config, name)}")
     try:
-        run_key, run_keys = q.resolve_config(conn, config.config_key)
+        config_key, config_counts = q.resolve_config(conn, config.config_key)
     except LookupError as exc:
         raise FootprintInputError(f"{store_path}: {exc}") from None
-    if run_key is None:
+    if config_key is None:
         raise FootprintInputError(f"no trained architectures in {store_path}; train partitions first")
     seeds = conn.execute(f"SELECT count(DISTINCT seed) FROM training_runs WHERE {q.in_config(conn)}",
-                         [run_key]).fetchall()[0][0]
-    budgets, hashes, by_budget = fq.sampled_fitness(conn, run_key, config.metric)
+                         [config_key]).fetchall()[0][0]
+    budgets, hashes, by_budget = fq.sampled_fitness(conn, config_key, config.metric)
     if not budgets:
-        raise FootprintInputError(f"{config.metric} is not recorded for configuration {run_key} in {store_path} "
+        raise FootprintInputError(f"{config.metric} is not recorded for configuration {config_key} in {store_path} "
                                   "(test metrics need a data set with a test split)")
     c_budgets = fq.reference_budgets(conn)
     try:
@@ -153,7 +153,7 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
     except ValueError as exc:
         raise FootprintInputError(str(exc)) from None
     protocol = conn.execute(f"SELECT any_value(protocol) FROM training_runs WHERE {q.in_config(conn)}",
-                            [run_key]).fetchall()[0][0] if "protocol" in _columns(conn, "training_runs") else None
+                            [config_key]).fetchall()[0][0] if "protocol" in _columns(conn, "training_runs") else None
     label = _label("So2Sat", config.metric, budget)
     labels: dict[str, str] = {}
     notes = [f"database: {store_path}", match_note]
@@ -163,7 +163,7 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
     landscapes = [sampled_landscape(SO2SAT_SAMPLE, label, fitness, by_budget, _walks_fitness(walks, hashes, fitness),
                                     budgets=budgets, codes=codes, details={"protocol": protocol or "snapshot"})]
     labels[SO2SAT_SAMPLE] = label
-    table1 = {SO2SAT_SAMPLE: fq.table1_row(conn, run_key, budget)}
+    table1 = {SO2SAT_SAMPLE: fq.table1_row(conn, config_key, budget)}
 
     n = db.table_count(conn, "architectures")
     neighbours = _neighbours(conn, config.neighbourhood, n)
@@ -245,10 +245,10 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
 
     order = np.argsort(fitness)
     best, median = hashes[order[-1]], hashes[order[len(order) // 2]]
-    per_class = fq.per_class_accuracy(conn, run_key, budget, [best, median])
+    per_class = fq.per_class_accuracy(conn, config_key, budget, [best, median])
     per_class.columns = ["best", "median"]
-    others = {k: v for k, v in run_keys.items() if k != run_key}
-    notes += [f"So2Sat: training configuration {run_key} ({run_keys[run_key]} architectures trained, {seeds} seed(s) "
+    others = {k: v for k, v in config_counts.items() if k != config_key}
+    notes += [f"So2Sat: training configuration {config_key} ({config_counts[config_key]} architectures trained, {seeds} seed(s) "
               f"averaged per cell{'; chosen by config_key' if config.config_key else '; the configuration with the most trained architectures'}"
               f"{f'; other configurations left out: {others}' if others else ''}), budget protocol "
               f"{protocol or 'snapshot'}, budgets {budgets}, {len(hashes)} measured at every budget",
@@ -280,7 +280,7 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
         neighbourhood=config.neighbourhood, n_walks=config.n_walks, walk_length=config.walk_length,
         design_walks=len(walks), estimator_repeats=config.estimator_repeats, knn_k=KNN_OPTIMA_K,
         budgets={"So2Sat": budgets, **({"CIFAR-10": c_budgets} if c_budget is not None else {})})
-    return Comparison(landscapes, labels, notes, pd.DataFrame(table1).T, run_key, budget, c_budget,
+    return Comparison(landscapes, labels, notes, pd.DataFrame(table1).T, config_key, budget, c_budget,
                       (best, float(fitness[order[-1]])), (median, float(fitness[order[len(order) // 2]])),
                       per_class, protocol or "snapshot", verdicts, descriptions)
 

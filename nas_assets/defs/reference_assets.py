@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from nas_assets.core import store as db
 from nas_assets.core.nb101_data import ReferenceDataError, load_reference, load_shipped_reference
 from nas_assets.core.reference_landscape import (
+    REFERENCE_MODELS,
     build_reference_landscape,
     reference_fingerprint,
     source_name,
@@ -62,7 +63,7 @@ def cifar10_reference(
             hashes, arrays = db.read_padded_space(conn)
         t0 = time.perf_counter()
         landscape = build_reference_landscape(
-            frame, hashes, arrays, config.budgets, os.path.join(artifacts.models_dir, "cifar10"),
+            frame, hashes, arrays, config.budgets, os.path.join(artifacts.models_dir, REFERENCE_MODELS),
             config=SurrogateConfig(ensemble_size=config.ensemble_size, seed=config.seed),
             n_repeats=config.eval_repeats, seed=config.seed, source=source,
             workers=config.workers or min(2, os.cpu_count() or 1), nthread=os.cpu_count() or 1)
