@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from nas_assets.locations import store_path
+
 EXAMPLES = """examples:
   python -m nas_assets demo                                         # the whole pipeline, embedded default
   python -m nas_assets query --matrix 011001000 --ops input,conv3x3-bn-relu,output
@@ -82,6 +84,7 @@ def _cmd_space_hash(args: argparse.Namespace) -> int:
     return 0
 
 
+DB_HELP = "the DuckDB store (default: $NAS_ASSETS_DB, else $NAS_ASSETS_DATA_DIR/nas_assets.duckdb, else data/nas_assets.duckdb)"
 CONFIG_HELP = ("training configuration of the trained values (training_runs.config_key, or a run key of one of "
                "its runs); default: the one with the most trained architectures, named in the answer")
 
@@ -95,7 +98,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
     try:
         spec = ArchSpec.from_spec(string_to_matrix(args.matrix), args.ops.split(","))  # fail fast, before loading
-        out = Benchmark.open(args.db, args.config).query_hash(spec.arch_hash, args.budget, args.metric)
+        out = Benchmark.open(args.db or store_path(), args.config).query_hash(spec.arch_hash, args.budget, args.metric)
     except (InvalidSpecError, StoreError, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -108,7 +111,7 @@ def _cmd_top(args: argparse.Namespace) -> int:
     from nas_assets.core.store import StoreError
 
     try:
-        frame = Benchmark.open(args.db, args.config).top(args.k, args.budget, args.metric, args.source)
+        frame = Benchmark.open(args.db or store_path(), args.config).top(args.k, args.budget, args.metric, args.source)
     except (StoreError, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -169,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--ops", required=True, help="comma-separated op names, input first, output last")
     query.add_argument("--budget", type=int, help="epoch budget (default: the largest available)")
     query.add_argument("--metric", default="val_macro_accuracy", help="val_macro_accuracy, val_overall_accuracy, val_kappa")
-    query.add_argument("--db", default="data/nas_assets.duckdb", help="the DuckDB store")
+    query.add_argument("--db", default=None, help=DB_HELP)
     query.add_argument("--config", default=None, help=CONFIG_HELP)
     query.set_defaults(func=_cmd_query)
 
@@ -178,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--budget", type=int, help="epoch budget (default: the largest available)")
     top.add_argument("--metric", default="val_macro_accuracy")
     top.add_argument("--source", default="any", choices=["any", "trained", "surrogate"])
-    top.add_argument("--db", default="data/nas_assets.duckdb", help="the DuckDB store")
+    top.add_argument("--db", default=None, help=DB_HELP)
     top.add_argument("--config", default=None, help=CONFIG_HELP)
     top.set_defaults(func=_cmd_top)
 

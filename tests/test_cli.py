@@ -85,3 +85,20 @@ def test_top_validates_k_and_says_what_is_missing(tmp_path):
     assert out.returncode == 2 and "no surrogate predictions of val_macro_accuracy at budget 4 yet; materialize " \
                                    "surrogate_model (with val_macro_accuracy@4 among its targets) and " \
                                    "surrogate_predictions" in out.stderr
+
+
+def test_query_and_top_read_the_store_the_environment_names(tmp_path):
+    """Without --db, the CLI opens the same store as the Dagster definitions: NAS_ASSETS_DB, else
+    NAS_ASSETS_DATA_DIR/nas_assets.duckdb."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NAS_ASSETS_DB", "NAS_ASSETS_DATA_DIR")}
+
+    def top(**extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "nas_assets", "top"], capture_output=True, text=True,
+                              timeout=300, env={**env, **extra}, cwd=tmp_path)
+
+    named = tmp_path / "elsewhere" / "mine.duckdb"
+    assert f"{named}: no such store" in top(NAS_ASSETS_DB=str(named)).stderr
+    assert f"{tmp_path / 'dd' / 'nas_assets.duckdb'}: no such store" in top(NAS_ASSETS_DATA_DIR=str(tmp_path / "dd")).stderr
+    assert f"{tmp_path / 'data' / 'nas_assets.duckdb'}: no such store" in top().stderr

@@ -20,29 +20,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from nas_assets.defs.launchers import LocalLauncher, SlurmLauncher, TrainingLauncher
+from nas_assets.locations import data_dir, reference_path, store_path
 from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, So2SatDataResource, StoreResource, TrainingSetupResource
 from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
 from nas_assets.train.placement import ACCELERATORS, check_placement
 
 PROFILES = ("local", "slurm")
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("NAS_ASSETS_DATA_DIR", "data")).resolve()
-
-
-def store_path() -> str:
-    """``$NAS_ASSETS_DB``, else ``$NAS_ASSETS_DATA_DIR/nas_assets.duckdb``, else ``./data/nas_assets.duckdb``."""
-    if os.environ.get("NAS_ASSETS_DB"):
-        return str(Path(os.environ["NAS_ASSETS_DB"]).resolve())
-    return str(data_dir() / "nas_assets.duckdb")
-
-
-def reference_path() -> str | None:
-    """``$NAS_ASSETS_NB101`` (a .tfrecord or .json), else None: the shipped 20,001 NB101 cells."""
-    if os.environ.get("NAS_ASSETS_NB101"):
-        return str(Path(os.environ["NAS_ASSETS_NB101"]).resolve())
-    return None
 
 
 #: ``NAS_ASSETS_TRAINING`` values.
