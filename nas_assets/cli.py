@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from nas_assets.core.nb101_protocol import NB101_STEM_CHANNELS
 from nas_assets.locations import store_path
 
 EXAMPLES = """examples:
@@ -128,7 +129,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _add_shape_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--in-channels", type=int, default=18, help="input channels (default 18: So2Sat S1+S2)")
     p.add_argument("--num-classes", type=int, default=17, help="classes (default 17: LCZ42)")
-    p.add_argument("--stem-channels", type=int, default=128, help="stem width (default 128, as NB101)")
+    p.add_argument("--stem-channels", type=int, default=NB101_STEM_CHANNELS,
+                   help=f"stem width (default {NB101_STEM_CHANNELS}, as NB101)")
 
 
 def _at_least_one(text: str) -> int:

@@ -13,8 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
+from nas_assets.core.nb101_protocol import NB101_CELLS_PER_STACK, NB101_NUM_STACKS, NB101_STEM_CHANNELS
 from nas_assets.core.settings import require_int_at_least
-from nas_assets.core.space import CONV1X1, CONV3X3, OP_LABELS, ArchSpec, MAX_VERTICES
+from nas_assets.core.space import CONV1X1, CONV3X3, MAX_VERTICES, OP_LABELS, ArchSpec
 
 _CONV3 = OP_LABELS[CONV3X3]
 _CONV1 = OP_LABELS[CONV1X1]
@@ -35,9 +36,9 @@ class NetworkShape:
 
     in_channels: int = 3
     num_classes: int = 10
-    stem_channels: int = 128
-    num_stacks: int = 3
-    cells_per_stack: int = 3
+    stem_channels: int = NB101_STEM_CHANNELS
+    num_stacks: int = NB101_NUM_STACKS
+    cells_per_stack: int = NB101_CELLS_PER_STACK
     input_size: int = 32
 
     def __post_init__(self) -> None:

@@ -27,6 +27,7 @@ from nas_assets.core.space import (
     MAX_VERTICES,
     OUTPUT_LABEL,
     LABEL_OPS,
+    PAD_LABEL,
 )
 
 
@@ -81,13 +82,13 @@ class SpaceArrays:
         """Comma-separated op names per architecture."""
         names = {lab: name for lab, name in LABEL_OPS.items()}
         result = np.empty(len(self), dtype=object)
-        keys = self.labels.astype(np.int64) + 3  # -3..2 -> 0..5
+        keys = self.labels.astype(np.int64) - PAD_LABEL  # -3..2 -> 0..5
         codes = (keys * (6 ** np.arange(MAX_VERTICES))).sum(axis=1)
         uniq, inverse = np.unique(codes, return_inverse=True)
         texts = []
         for code in uniq:
             labs = [(int(code) // 6**i) % 6 - 3 for i in range(MAX_VERTICES)]
-            texts.append(",".join(names[x] for x in labs if x != -3))
+            texts.append(",".join(names[x] for x in labs if x != PAD_LABEL))
         result[:] = np.array(texts, dtype=object)[inverse.ravel()]
         return result.tolist()
 
@@ -201,7 +202,7 @@ def enumerate_space(max_vertices: int = MAX_VERTICES, workers: int | None = None
                       for h in part]
             padded = np.zeros((first.size, MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
             padded[:, :n, :n] = sel_mats
-            plabs = np.full((first.size, MAX_VERTICES), -3, dtype=np.int8)
+            plabs = np.full((first.size, MAX_VERTICES), PAD_LABEL, dtype=np.int8)
             plabs[:, :n] = sel_labs
             mats_out.append(padded)
             labels_out.append(plabs)

@@ -72,11 +72,20 @@ from nas_assets.core.nb101_proto import (
     decode_model_metrics,
     encode_model_metrics,
 )
+from nas_assets.core.nb101_protocol import NB101_BUDGETS
 from nas_assets.core.nb101_shipped import SHIPPED_NAME, load_shipped_raw
 from nas_assets.core.reference_errors import ReferenceDataError, _check_file
-from nas_assets.core.space import LABEL_OPS, MAX_EDGES, MAX_VERTICES, OP_LABELS, InvalidSpecError, prune_spec
+from nas_assets.core.space import (
+    LABEL_OPS,
+    MAX_EDGES,
+    MAX_VERTICES,
+    OP_LABELS,
+    PAD_LABEL,
+    InvalidSpecError,
+    prune_spec,
+)
 from nas_assets.core.space_table import padded_arrays
-from nas_assets.core.surrogate_features import PAD_LABEL, specs_from_nb101_columns, specs_to_arrays
+from nas_assets.core.surrogate_features import specs_from_nb101_columns, specs_to_arrays
 from nas_assets.core.tfrecord import (
     TFRecordError,
     _Batch,
@@ -97,7 +106,7 @@ __all__ = [
 ]
 
 #: NB101's epoch budgets.
-BUDGETS: tuple[int, ...] = (4, 12, 36, 108)
+BUDGETS: tuple[int, ...] = NB101_BUDGETS
 #: The budget whose training time the 1k JSON's ``final_training_time`` holds.
 FINAL_TIME_BUDGET = 108
 JSON_SUFFIXES = (".json",)

@@ -24,6 +24,8 @@ INTERIOR_OPS: tuple[str, ...] = (CONV3X3, CONV1X1, MAXPOOL3X3)
 ALL_OPS: tuple[str, ...] = (INPUT, OUTPUT, *INTERIOR_OPS)
 INPUT_LABEL = -1
 OUTPUT_LABEL = -2
+#: Label of an unused vertex slot in padded (N, 7) label arrays (a cell's own labels come first).
+PAD_LABEL = -3
 #: Op name -> NB101 integer label (the value hashed).
 OP_LABELS: dict[str, int] = {INPUT: INPUT_LABEL, OUTPUT: OUTPUT_LABEL} | {
     op: i for i, op in enumerate(INTERIOR_OPS)
@@ -83,7 +85,7 @@ class ArchSpec:
         v = self.n_vertices
         m = np.zeros((1, MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
         m[0, :v, :v] = self.matrix
-        lab = np.full((1, MAX_VERTICES), -3, dtype=np.int8)
+        lab = np.full((1, MAX_VERTICES), PAD_LABEL, dtype=np.int8)
         lab[0, :v] = self.labels
         return m, lab, np.array([v], dtype=np.int8)
 

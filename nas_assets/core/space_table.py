@@ -76,7 +76,7 @@ def padded_arrays(matrix_strings: Sequence[str], ops_strings: Sequence[str]) -> 
     Returns:
         (N, 7, 7) uint8 matrices, (N, 7) int8 labels (-3 pads), (N,) int8 vertex counts.
     """
-    from nas_assets.core.space import MAX_VERTICES, OP_LABELS
+    from nas_assets.core.space import MAX_VERTICES, OP_LABELS, PAD_LABEL
 
     matrix_strings = np.asarray(matrix_strings, dtype=object)
     n = matrix_strings.size
@@ -88,9 +88,9 @@ def padded_arrays(matrix_strings: Sequence[str], ops_strings: Sequence[str]) -> 
         blob = "".join(matrix_strings[sel]).encode()
         bits = (np.frombuffer(blob, dtype=np.uint8) - ord("0")).reshape(sel.size, v, v)
         matrices[sel, :v, :v] = bits
-    labels = np.full((n, MAX_VERTICES), -3, dtype=np.int8)
+    labels = np.full((n, MAX_VERTICES), PAD_LABEL, dtype=np.int8)
     uniq, inverse = np.unique(np.asarray(ops_strings, dtype=object).astype(str), return_inverse=True)
-    table = np.full((uniq.size, MAX_VERTICES), -3, dtype=np.int8)
+    table = np.full((uniq.size, MAX_VERTICES), PAD_LABEL, dtype=np.int8)
     for k, text in enumerate(uniq):
         names = text.split(",")
         table[k, : len(names)] = [OP_LABELS[name] for name in names]

@@ -35,6 +35,7 @@ from nas_assets.core.space import (
     INTERIOR_OPS,
     MAX_VERTICES,
     OP_LABELS,
+    PAD_LABEL,
     InvalidSpecError,
     labels_to_ops,
     prune_spec,
@@ -45,7 +46,6 @@ FEATURE_SETS: tuple[str, ...] = ("fla", "adjacency", "cost")
 #: Default of the feature functions here; :class:`SurrogateConfig` defaults to all three sets
 #: (they won the tuning in benchmarks/surrogate.py).
 DEFAULT_FEATURE_SETS: tuple[str, ...] = ("adjacency", "cost")
-PAD_LABEL = -3
 
 _OP_SHORT = {"conv3x3-bn-relu": "conv3x3", "conv1x1-bn-relu": "conv1x1", "maxpool3x3": "maxpool3x3"}
 COST_FEATURE_NAMES: tuple[str, ...] = (

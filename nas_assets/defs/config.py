@@ -8,6 +8,12 @@ from dagster import Config
 from pydantic import Field
 
 from nas_assets.core.cost import NetworkShape
+from nas_assets.core.nb101_protocol import (
+    NB101_BUDGETS,
+    NB101_CELLS_PER_STACK,
+    NB101_NUM_STACKS,
+    NB101_STEM_CHANNELS,
+)
 from nas_assets.core.sampling import PRESETS, DesignConfig
 
 
@@ -16,9 +22,9 @@ class ArchitectureSpaceConfig(Config):
 
     in_channels: int = Field(default=18, description="Input channels: 18 So2Sat fusion, 8 Sentinel-1, 10 Sentinel-2.")
     num_classes: int = Field(default=17, description="Classes: 17 Local Climate Zones for So2Sat LCZ42.")
-    stem_channels: int = Field(default=128, description="Stem / first-stack width (NB101: 128).")
-    num_stacks: int = Field(default=3, description="Stacks of cells (NB101: 3).")
-    cells_per_stack: int = Field(default=3, description="Cells per stack (NB101: 3).")
+    stem_channels: int = Field(default=NB101_STEM_CHANNELS, description="Stem / first-stack width (NB101: 128).")
+    num_stacks: int = Field(default=NB101_NUM_STACKS, description="Stacks of cells (NB101: 3).")
+    cells_per_stack: int = Field(default=NB101_CELLS_PER_STACK, description="Cells per stack (NB101: 3).")
     input_size: int = Field(default=32, description="Image height = width in pixels (So2Sat: 32).")
     workers: int = Field(default=0, description="Processes for bulk hashing; 0 = all available CPUs (max 8).")
     force: bool = Field(default=False, description="Recompute even if the store already holds this space.")
@@ -104,7 +110,7 @@ class SurrogateModelConfig(Config):
 class ReferenceLandscapeConfig(Config):
     """How the CIFAR-10 reference landscape is completed over the whole space."""
 
-    budgets: list[int] = Field(default=[4, 12, 36, 108], description="NB101 epoch budgets to load and predict.")
+    budgets: list[int] = Field(default=list(NB101_BUDGETS), description="NB101 epoch budgets to load and predict.")
     ensemble_size: int = Field(
         default=2, description="XGBoost members per budget's surrogate. 2: on the shipped 20,001 cells (36 epochs) "
                                "out-of-fold tau 0.757 vs 0.758 with 5 members, in 40 s vs 88 s per budget.")

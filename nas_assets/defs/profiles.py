@@ -20,8 +20,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from nas_assets.defs.launchers import LocalLauncher, SlurmLauncher, TrainingLauncher
+from nas_assets.defs.resources import (
+    ArtifactsResource,
+    ReferenceDataResource,
+    So2SatDataResource,
+    StoreResource,
+    TrainingSetupResource,
+)
 from nas_assets.locations import data_dir, reference_path, store_path
-from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, So2SatDataResource, StoreResource, TrainingSetupResource
 from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
 from nas_assets.train.placement import ACCELERATORS, check_placement
 

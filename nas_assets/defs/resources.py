@@ -11,6 +11,12 @@ from dagster import ConfigurableResource, Failure
 from pydantic import Field, model_validator
 
 from nas_assets.core import store
+from nas_assets.core.nb101_protocol import (
+    NB101_BUDGETS,
+    NB101_CELLS_PER_STACK,
+    NB101_NUM_STACKS,
+    NB101_STEM_CHANNELS,
+)
 from nas_assets.core.results import LEGACY_PROTOCOL, TrainingProtocol
 from nas_assets.train.config import MEASURING_FIELDS, TrainConfig
 
@@ -65,7 +71,7 @@ class TrainingSetupResource(ConfigurableResource):
     benchmark is uniform), and where runs write results and checkpoints."""
 
     runs_dir: str = Field(description="Result files, checkpoints and job logs (a shared file system for SLURM).")
-    budgets: list[int] = Field(default=[4, 12, 36, 108], description="Epochs at which metrics are recorded.")
+    budgets: list[int] = Field(default=list(NB101_BUDGETS), description="Epochs at which metrics are recorded.")
     protocol: TrainingProtocol = Field(
         default=TrainConfig.protocol,
         description="'nb101': each budget is its own run with its own cosine schedule (NAS-Bench-101); "
@@ -74,9 +80,9 @@ class TrainingSetupResource(ConfigurableResource):
     recipe: str = Field(default="sgd", description="'sgd' (the report's) or 'nb101' (RMSProp, cosine).")
     lr: Optional[float] = Field(default=None, description="Per-process learning rate (None: the recipe's).")
     batch_size: int = Field(default=256, description="Per-process batch size.")
-    stem_channels: int = Field(default=128, description="Stem width (NB101: 128).")
-    num_stacks: int = Field(default=3, description="Stacks (NB101: 3).")
-    cells_per_stack: int = Field(default=3, description="Cells per stack (NB101: 3).")
+    stem_channels: int = Field(default=NB101_STEM_CHANNELS, description="Stem width (NB101: 128).")
+    num_stacks: int = Field(default=NB101_NUM_STACKS, description="Stacks (NB101: 3).")
+    cells_per_stack: int = Field(default=NB101_CELLS_PER_STACK, description="Cells per stack (NB101: 3).")
     seed: int = Field(default=0, description="Training seed.")
     augment: bool = Field(default=True, description="Random flips and crops.")
     precision: str = Field(default="auto", description="'auto' (bf16-mixed on GPU) or a Lightning precision.")

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "slurm" / "train_job.sbatch.tmpl"
+#: The job script template, shipped as package data (works from a wheel as from a checkout).
+TEMPLATE = Path(__file__).resolve().parent / "train_job.sbatch.tmpl"
 
 PENDING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED"}
 RUNNING_STATES = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}

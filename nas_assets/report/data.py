@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from nas_assets.core.nb101_protocol import NB101_BUDGETS
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -178,7 +180,7 @@ FOOTPRINT_PANELS: tuple[str, ...] = (
 )
 
 #: Persistence budgets (epochs) and the percentages N the curves are computed at (SPEC §8).
-PERSISTENCE_BUDGETS: tuple[int, ...] = (4, 12, 36, 108)
+PERSISTENCE_BUDGETS: tuple[int, ...] = NB101_BUDGETS
 PERSISTENCE_PERCENT: tuple[int, ...] = tuple(range(1, 26))
 
 #: Published anchors (SPEC §8): Traoré et al.'s footprints of NB101 CIFAR-10 and So2Sat (Sentinel-2).

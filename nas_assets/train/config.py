@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
+from nas_assets.core.nb101_protocol import (
+    NB101_BUDGETS,
+    NB101_CELLS_PER_STACK,
+    NB101_NUM_STACKS,
+    NB101_STEM_CHANNELS,
+)
 from nas_assets.core.results import PROTOCOLS, TrainingProtocol
 from nas_assets.core.settings import SettingError, require_int_at_least, require_positive_finite
 
 #: NB101's epoch budgets; a run records metrics at each of them.
-DEFAULT_BUDGETS: tuple[int, ...] = (4, 12, 36, 108)
+DEFAULT_BUDGETS: tuple[int, ...] = NB101_BUDGETS
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,9 @@ class TrainConfig:
     recipe: str = "sgd"
     lr: float | None = None
     batch_size: int = 256
-    stem_channels: int = 128
-    num_stacks: int = 3
-    cells_per_stack: int = 3
+    stem_channels: int = NB101_STEM_CHANNELS
+    num_stacks: int = NB101_NUM_STACKS
+    cells_per_stack: int = NB101_CELLS_PER_STACK
     augment: bool = True
     seed: int = 0
     precision: str = "auto"
