@@ -9,7 +9,6 @@ the batch code. The channel rule is NB101's ``compute_vertex_channels``; the tor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -164,11 +163,3 @@ def count_parameters(spec: ArchSpec, shape: NetworkShape = CIFAR10_SHAPE) -> int
 def count_flops(spec: ArchSpec, shape: NetworkShape = CIFAR10_SHAPE) -> int:
     """Forward FLOPs for one image (2 per multiply-add of convs and classifier)."""
     return int(network_cost_batch(*spec.padded(), shape)[1][0])
-
-
-def spec_cost(
-    matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str], shape: NetworkShape = CIFAR10_SHAPE
-) -> tuple[int, int]:
-    """(parameters, FLOPs) of any (matrix, ops) spec; pruned and validated first."""
-    params, flops = network_cost_batch(*ArchSpec.from_spec(matrix, ops).padded(), shape)
-    return int(params[0]), int(flops[0])

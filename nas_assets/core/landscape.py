@@ -35,6 +35,7 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 
 from nas_assets.core.encoding import NeighbourIndex
+from nas_assets.core.footprint_vocabulary import FOOTPRINT_METRICS, KNN_OPTIMA_K
 
 #: Any of the accepted neighbourhood shapes (see the module docstring).
 Neighbours = Union[NeighbourIndex, tuple[np.ndarray, np.ndarray], Sequence[np.ndarray]]
@@ -336,10 +337,6 @@ def local_optima_mask(fitness: Any, neighbours: Neighbours, exclude_isolated: bo
 def count_local_optima(fitness: Any, neighbours: Neighbours, exclude_isolated: bool = False) -> int:
     """Exact number of local optima of a fully known landscape (see :func:`local_optima_mask`)."""
     return int(local_optima_mask(fitness, neighbours, exclude_isolated).sum())
-
-
-#: Nearest sampled neighbours a cell must beat to count as a sampled local optimum (the authors' k).
-KNN_OPTIMA_K = 10
 
 
 def nearest_neighbours(codes: Any, k: int = KNN_OPTIMA_K) -> np.ndarray:
@@ -648,56 +645,6 @@ def _whole_percent(fraction: float) -> int:
 # --------------------------------------------------------------------------- footprint
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """A footprint metric, what it means and the values it may take.
-
-    Attributes:
-        name: field name in :class:`Footprint`.
-        description: one line for reports and asset metadata.
-        low, high: closed domain bounds (``None`` = unbounded).
-        integer: the value must be a whole number.
-        allow_inf: +inf is a legitimate value (tau of an uncorrelated landscape).
-    """
-
-    name: str
-    description: str
-    low: float | None = None
-    high: float | None = None
-    integer: bool = False
-    allow_inf: bool = False
-
-
-FOOTPRINT_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("mean_fitness", "mean fitness over the architectures of the landscape"),
-    MetricSpec("fitness_std", "population standard deviation of the fitness (ddof = 0)", 0.0),
-    MetricSpec("fitness_variance", "population variance of the fitness (ddof = 0)", 0.0),
-    MetricSpec("autocorrelation", "mean lag-1 autocorrelation rho(1) of the random walks", -1.0, 1.0),
-    MetricSpec(
-        "ruggedness_tau", "authors' ruggedness tau = 1 / mean rho(1); +inf if rho <= 0", 1.0, allow_inf=True
-    ),
-    MetricSpec(
-        "local_optima", "exact count of architectures without a strictly better neighbour", 0.0, integer=True
-    ),
-    MetricSpec("local_optima_estimate", "birthday-paradox estimate N_hat = K_mean^2 / (2 ln 2)", 0.0),
-    MetricSpec(
-        "optimal_plateaus", "exact count of local optima with equal-fitness plateaus counted once", 0.0, integer=True
-    ),
-    MetricSpec(
-        "knn_local_optima", f"sampled cells fitter than all of their {KNN_OPTIMA_K} nearest sampled cells "
-        "(FLA Hamming distance)", 0.0, integer=True
-    ),
-    MetricSpec("knn_optima_ratio", "sampled optima of this landscape / of CIFAR-10 on the same cells", 0.0,
-               allow_inf=True),
-    MetricSpec("local_optima_extrapolated", "knn_optima_ratio x CIFAR-10's N_hat (the authors' extrapolation)",
-               0.0, allow_inf=True),
-    MetricSpec(
-        "positive_persistence", "P+(25 %): share of the t0 top-25 % set still in it at all budgets", 0.0, 1.0
-    ),
-    MetricSpec("positive_auc", "mean of P+(N) over N = 1..25 %", 0.0, 1.0),
-    MetricSpec("negative_persistence", "P-(25 %): the same for the bottom-25 % sets", 0.0, 1.0),
-    MetricSpec("negative_auc", "mean of P-(N) over N = 1..25 %", 0.0, 1.0),
-)
 _COUNTS = ("n_architectures", "n_walks")
 
 
@@ -814,13 +761,13 @@ def check_footprint(fp: Footprint | Mapping[str, Any], required: Sequence[str] =
             continue
         v = float(v)
         if math.isnan(v):
-            problems.append(f"{spec.name} is NaN ({spec.description})")
+            problems.append(f"{spec.name} is NaN ({spec.definition})")
         elif math.isinf(v) and not (spec.allow_inf and v > 0):
-            problems.append(f"{spec.name} is {v} ({spec.description})")
+            problems.append(f"{spec.name} is {v} ({spec.definition})")
         elif spec.integer and not v.is_integer():
             problems.append(f"{spec.name} must be a whole number, got {v}")
         elif (spec.low is not None and v < spec.low) or (spec.high is not None and v > spec.high):
-            problems.append(f"{spec.name} = {v} outside [{spec.low}, {spec.high}] ({spec.description})")
+            problems.append(f"{spec.name} = {v} outside [{spec.low}, {spec.high}] ({spec.definition})")
     n = values.get("n_architectures")
     lo = values.get("local_optima")
     if lo is not None and isinstance(n, (int, np.integer)) and lo > n:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from nas_assets.core.files import atomic_writer
 from nas_assets.core.reference_errors import ReferenceDataError, _check_file
 
 __all__ = ["TFRecordError", "crc32c", "crc32c_many", "masked_crc32c", "read_tfrecord", "write_tfrecord"]
@@ -330,29 +330,22 @@ def write_tfrecord(path: str | os.PathLike, records: Iterable[bytes | bytearray 
     Raises:
         TypeError: a record is not bytes-like (encode strings first).
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            batch: list[bytes] = []
-            for record in records:
-                if not isinstance(record, (bytes, bytearray, memoryview)):
-                    raise TypeError(
-                        f"record {count + len(batch)}: expected bytes, got {type(record).__name__}"
-                    )
-                batch.append(bytes(record))
-                if len(batch) == 4096:
-                    f.write(_frame(batch))
-                    count += len(batch)
-                    batch = []
-            if batch:
+    with atomic_writer(path) as f:
+        batch: list[bytes] = []
+        for record in records:
+            if not isinstance(record, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    f"record {count + len(batch)}: expected bytes, got {type(record).__name__}"
+                )
+            batch.append(bytes(record))
+            if len(batch) == 4096:
                 f.write(_frame(batch))
                 count += len(batch)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+                batch = []
+        if batch:
+            f.write(_frame(batch))
+            count += len(batch)
     return count
 
 

@@ -161,10 +161,6 @@ class JobInfo:
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
 
-    @property
-    def failed(self) -> bool:
-        return self.state in FAILED_STATES
-
 
 # A key of ``scontrol -o`` output ("JobState", "Socks/Node", "ReqB:S:C:T", ...); a value runs
 # up to the next " Key=" because values may contain spaces (e.g. WorkDir).

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from nas_assets.core.files import atomic_write_json
 
 
 @dataclass
@@ -30,10 +31,7 @@ class JobTicket:
 
 
 def save_ticket(path: Path, ticket: JobTicket) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(ticket), indent=1))
-    os.replace(tmp, path)
+    atomic_write_json(path, asdict(ticket))
 
 
 def load_ticket(path: Path) -> JobTicket | None:

@@ -4,11 +4,11 @@ No Dagster here: the ``footprint_report`` asset assembles a :class:`ReportData` 
 tables and calls :func:`write_report`; a notebook can do the same.
 """
 
+from nas_assets.core.footprint_vocabulary import FootprintMetric
 from nas_assets.report.data import (
     FOOTPRINT_PANELS,
     METRICS,
     PUBLISHED_ANCHORS,
-    MetricInfo,
     ReportData,
     format_metric,
     published_footprints,
@@ -20,7 +20,7 @@ __all__ = [
     "FOOTPRINT_PANELS",
     "METRICS",
     "PUBLISHED_ANCHORS",
-    "MetricInfo",
+    "FootprintMetric",
     "ReportData",
     "footprint_markdown",
     "format_metric",

@@ -1,7 +1,8 @@
 """What the footprint report shows: :class:`ReportData`, metric names and the published anchors.
 
 Plain numpy/pandas only, so an asset, a notebook or a test can assemble a report without
-matplotlib or Dagster. The metric vocabulary (SPEC §8) lives once in :data:`METRICS`; figures,
+matplotlib or Dagster. The metric vocabulary lives once in
+:data:`nas_assets.core.footprint_vocabulary.METRICS`; figures,
 HTML tables and the Markdown for the Dagster UI all read their names and formats from it.
 """
 
@@ -15,156 +16,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from nas_assets.core.footprint_vocabulary import METRICS
 from nas_assets.core.nb101_protocol import NB101_BUDGETS
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """How one footprint metric is named, explained and formatted.
-
-    Attributes:
-        label: Row name in tables (Unicode allowed).
-        description: One sentence saying what the number means and which way is "better".
-        fmt: ``format()`` spec for tables (NaN always prints as ``n/a``).
-        scale: Axis of its figure panel: ``"unit"`` (fixed 0..1), ``"log"`` (counts) or ``"linear"``.
-        plot_label: Panel title in figures (matplotlib mathtext allowed).
-    """
-
-    label: str
-    description: str
-    fmt: str
-    scale: str
-    plot_label: str
-
-
-#: The footprint vocabulary (SPEC §8), in display order. Keys are the ``footprints`` columns.
-METRICS: dict[str, MetricInfo] = {
-    "mean_fitness": MetricInfo(
-        "mean fitness",
-        "Mean fitness over the landscape's architectures.",
-        ".3f",
-        "unit",
-        "mean fitness",
-    ),
-    "fitness_std": MetricInfo(
-        "fitness standard deviation",
-        "Standard deviation of the fitness: how spread out architectures are.",
-        ".3f",
-        "linear",
-        "fitness std",
-    ),
-    "fitness_variance": MetricInfo(
-        "fitness variance",
-        "Variance of the fitness (the standard deviation squared).",
-        ".4f",
-        "linear",
-        "fitness variance",
-    ),
-    "autocorrelation": MetricInfo(
-        "autocorrelation ρ̄(1)",
-        "Lag-1 autocorrelation of fitness along random walks of Hamming-1 steps (the design's own walks on a "
-        "sample, fresh walks on a full landscape; counts in the notes), averaged over walks: near 1 = smooth "
-        "landscape, near 0 = rugged.",
-        ".3f",
-        "unit",
-        r"autocorrelation $\bar{\rho}(1)$",
-    ),
-    "ruggedness_tau": MetricInfo(
-        "ruggedness τ = 1/ρ̄(1)",
-        "The authors' ruggedness, the inverse of ρ̄(1): larger = more rugged.",
-        ".2f",
-        "linear",
-        r"ruggedness $\tau = 1/\bar{\rho}(1)$",
-    ),
-    "local_optima": MetricInfo(
-        "local optima (exact count)",
-        "Architectures with no strictly better Hamming-1 neighbour; exact on a fully known landscape.",
-        ",.0f",
-        "log",
-        "local optima (count)",
-    ),
-    "local_optima_estimate": MetricInfo(
-        "local optima (estimate N̂)",
-        "N̂ = K̄²/(2 ln 2), K̄ = mean index of the first repeated optimum over best-improvement local "
-        "searches from random starts (sampled landscapes).",
-        ",.0f",
-        "log",
-        r"local optima (estimate $\hat{N}$)",
-    ),
-    "optimal_plateaus": MetricInfo(
-        "local optima (plateaus counted once)",
-        "Connected sets of equal-fitness neighbours with no strictly better neighbour, each counted "
-        "once (the per-architecture count counts every member of such a plateau).",
-        ",.0f",
-        "log",
-        "optimal plateaus (count)",
-    ),
-    "knn_local_optima": MetricInfo(
-        "local optima (sampled, 10-NN)",
-        "Sampled cells fitter than all of their 10 nearest sampled cells (FLA Hamming distance, ties to the lower "
-        "index): the authors' count on a sample, comparable between two fitnesses on the same cells.",
-        ",.0f",
-        "log",
-        "local optima (sampled, 10-NN)",
-    ),
-    "knn_optima_ratio": MetricInfo(
-        "sampled optima ratio vs CIFAR-10",
-        "Sampled local optima of this landscape divided by CIFAR-10's on the same cells (authors: 7 / 4 = 1.75).",
-        ".2f",
-        "linear",
-        "sampled optima ratio",
-    ),
-    "local_optima_extrapolated": MetricInfo(
-        "local optima (extrapolated)",
-        "The sampled optima ratio times CIFAR-10's N̂ on its full landscape (authors: 1.75 × 6,373 ≈ 11,153).",
-        ",.0f",
-        "log",
-        "local optima (extrapolated)",
-    ),
-    "positive_persistence": MetricInfo(
-        "positive persistence P⁺(25)",
-        "Share of the top-25% architectures at the first budget (t0) that stay in the top 25% at every budget "
-        "of the landscape (see its persistence curve for the budgets): high = early training already finds the good ones.",
-        ".3f",
-        "unit",
-        r"positive persistence $P^{+}(25)$",
-    ),
-    "positive_auc": MetricInfo(
-        "positive AuC⁺",
-        "Mean of P⁺(N) over N = 1..25%.",
-        ".3f",
-        "unit",
-        r"positive $\mathrm{AuC}^{+}$",
-    ),
-    "negative_persistence": MetricInfo(
-        "negative persistence P⁻(25)",
-        "Share of the bottom-25% architectures at the first budget (t0) that stay in the bottom 25% at every budget.",
-        ".3f",
-        "unit",
-        r"negative persistence $P^{-}(25)$",
-    ),
-    "negative_auc": MetricInfo(
-        "negative AuC⁻",
-        "Mean of P⁻(N) over N = 1..25%.",
-        ".3f",
-        "unit",
-        r"negative $\mathrm{AuC}^{-}$",
-    ),
-    "n_architectures": MetricInfo(
-        "architectures",
-        "Number of architectures the metrics were computed on.",
-        ",.0f",
-        "log",
-        "architectures",
-    ),
-    "n_walks": MetricInfo(
-        "random walks",
-        "Number of random walks the autocorrelation was averaged over.",
-        ",.0f",
-        "linear",
-        "random walks",
-    ),
-}
 
 #: The eight panels of the footprint figure (SPEC §8 numbering). The local-optima panel shows the
 #: exact count where there is one and falls back to the estimate.
@@ -179,9 +32,8 @@ FOOTPRINT_PANELS: tuple[str, ...] = (
     "negative_auc",
 )
 
-#: Persistence budgets (epochs) and the percentages N the curves are computed at (SPEC §8).
+#: Persistence budgets (epochs) of the report's CIFAR-10 curves: NB101's.
 PERSISTENCE_BUDGETS: tuple[int, ...] = NB101_BUDGETS
-PERSISTENCE_PERCENT: tuple[int, ...] = tuple(range(1, 26))
 
 #: Published anchors (SPEC §8): Traoré et al.'s footprints of NB101 CIFAR-10 and So2Sat (Sentinel-2).
 #: ``None`` = not published. τ and ρ̄(1) are each other's inverse, std² is the variance: where only one

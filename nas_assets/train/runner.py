@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from nas_assets.core.cost import NetworkShape, network_cost_batch
+from nas_assets.core.files import atomic_write_json
 from nas_assets.core.space import ArchSpec
 from nas_assets.train.config import TrainConfig
 from nas_assets.train.module import NB101Module
@@ -119,17 +120,6 @@ def environment(trainer: L.Trainer) -> dict:
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "cpu_threads": torch.get_num_threads(),
     }
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    """temp file + fsync + rename: readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(payload, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def result_path(out_dir: Path, spec: ArchSpec) -> Path:
@@ -307,7 +297,7 @@ def train_architecture(
                              module.eval_seconds, module.samples_seen, ckpt_path)
         outcomes.append(outcome)
         if run.record_path is not None and trainer.is_global_zero:
-            write_json_atomic(run.record_path, outcome.__dict__)
+            atomic_write_json(run.record_path, outcome.__dict__)
             if not keep_budget_checkpoints and k < len(planned) - 1:
                 (run.ckpt_dir / "last.ckpt").unlink(missing_ok=True)
 
@@ -320,7 +310,7 @@ def train_architecture(
     record = _result_record(spec, data, config, shape, trainer, outcomes, params, run_info)
     record["reused_budgets"] = [run.config.epochs for run in planned if run.finished is not None]
     record["timings"]["wall_seconds_this_process"] = time.time() - wall_start
-    write_json_atomic(result_path(out_dir, spec), record)
+    atomic_write_json(result_path(out_dir, spec), record)
     return record
 
 

@@ -120,10 +120,6 @@ class CachedSo2Sat:
         return tuple(self.manifest["bands"])
 
     @property
-    def class_names(self) -> tuple[str, ...]:
-        return tuple(self.manifest["class_names"])
-
-    @property
     def dtype(self) -> str:
         """The compact dtype of every x array (``float16``, ``uint8`` or ``float32``)."""
         return self.quantisation.dtype
