@@ -7,7 +7,7 @@ Two tools, both over batches of equally sized graphs held as numpy arrays:
   same in/out-neighbour multisets, V rounds), so equal signatures <=> equal NB101 hashes up
   to 64-bit collisions. Used to deduplicate the 1.29 M labelled graphs of the enumeration and
   to look up mutated specs in the space.
-* :func:`nb101_hashes` -- the exact NB101 md5 fingerprint (SPEC §2) for a batch of pruned
+* :func:`nb101_hashes` -- the exact NB101 md5 fingerprint (NAS-Bench-101's search space) for a batch of pruned
   graphs. Each round computes one md5 per *distinct* vertex state (states repeat a lot across
   the space) and builds the md5 messages as byte arrays, so Python only calls ``md5``.
 """

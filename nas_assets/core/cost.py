@@ -1,4 +1,4 @@
-"""Analytic size and cost of the NAS-Bench-101 network (SPEC §2), no torch needed.
+"""Analytic size and cost of the NAS-Bench-101 network (NAS-Bench-101's search space), no torch needed.
 
 Everything is vectorised over padded batches (``matrices`` (N, 7, 7), ``labels`` (N, 7),
 ``n_vertices`` (N,)) so the whole space costs well under a second; single-spec helpers wrap

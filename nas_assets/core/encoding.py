@@ -1,4 +1,4 @@
-"""Architecture encodings and neighbourhoods (SPEC §3).
+"""Architecture encodings and neighbourhoods (FLA and adjacency encodings, Hamming-1 neighbours).
 
 * FLA encoding: 17 slots ``[input, conv1x1_0..4, conv3x3_0..4, maxpool3x3_0..4, output]``,
   a 17x17 slot adjacency flattened row-major (289 bits), as used by the footprint authors.

@@ -1,4 +1,4 @@
-"""Fitness landscape footprint (SPEC §8): each metric a plain function of numpy arrays.
+"""Traoré et al.'s fitness landscape footprint: each metric a plain function of numpy arrays.
 
 The footprint of Traoré, Camero and Zhu (2021) characterises a NAS landscape with eight
 numbers: mean fitness, fitness spread, ruggedness (lag-1 autocorrelation of random walks),
@@ -152,7 +152,7 @@ def _autocorrelations(f: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def autocorrelation(walk_fitness: Any, lag: int = 1) -> float:
-    """Sample autocorrelation of the fitness along one walk (SPEC §8).
+    """Sample autocorrelation of the fitness along one walk (Traoré et al.'s fitness landscape footprint).
 
     ``rho(k) = sum_{t <= n-k} (f_t - mean)(f_{t+k} - mean) / sum_t (f_t - mean)^2`` with the mean
     and the denominator over the whole walk -- the time-series estimator of Weinberger (1990)
@@ -389,7 +389,7 @@ def count_optimal_plateaus(fitness: Any, neighbours: Neighbours) -> int:
     """Local optima counted as plateaus: connected sets of equal-fitness neighbours none of whose
     members has a strictly better neighbour (a lone optimum is a plateau of one).
 
-    :func:`count_local_optima` (SPEC §8) counts every architecture of such a plateau. Tree
+    :func:`count_local_optima` (Traoré et al.'s fitness landscape footprint) counts every architecture of such a plateau. Tree
     ensembles predict piecewise-constant values, so a surrogate landscape may have plateaus
     (neighbours that differ only in features no tree splits on); this count tells how much of
     the per-architecture count they make up.
@@ -495,7 +495,7 @@ def estimate_local_optima(
     over repeats, ``N_hat = K_mean^2 / (2 ln 2)``.
 
     The formula inverts the *median* of K for N equally likely optima (``sqrt(2 N ln 2)``);
-    fed the mean (``~sqrt(pi N / 2)``) as SPEC §8 prescribes, it overestimates N by about
+    fed the mean (``~sqrt(pi N / 2)``) as the footprint's definition prescribes, it overestimates N by about
     ``pi / (4 ln 2) = 1.13`` on equal basins. Unequal basins (the usual case) make it
     underestimate, often by far. ``n_hat_median`` (median K) is returned beside it.
 
@@ -601,7 +601,7 @@ def _persistence_from_ranking(order: np.ndarray, k: int) -> float:
 
 
 def persistence(fitness_by_budget: Any, fraction: float = 0.25, positive: bool = True) -> float:
-    """Share of the t0 top (bottom) set that stays in it at every budget (SPEC §8).
+    """Share of the t0 top (bottom) set that stays in it at every budget (Traoré et al.'s fitness landscape footprint).
 
     ``P(N) = |intersection over e of T_e(N)| / |T_t0(N)|`` with ``T_e(N)`` the top-N% set
     (bottom-N% when ``positive`` is False) at budget e. All sets have :func:`set_size` members,

@@ -1,4 +1,4 @@
-"""The design of experiment (SPEC §4): which architectures get trained, and how each was reached.
+"""The design of experiment (uniform sample, random walks, local search): which architectures get trained, and how each was reached.
 
 Three seeded stages over the enumerated space and its Hamming-1 (FLA) neighbour index:
 

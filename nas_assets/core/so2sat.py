@@ -1,4 +1,4 @@
-"""So2Sat LCZ42 constants (SPEC §5): classes, bands, file layout, v2 statistics and counts.
+"""So2Sat LCZ42 constants as published: classes, bands, file layout, v2 statistics and counts.
 
 Pure numpy so that the core stays free of torch; the reader, cache and loader in
 ``nas_assets.train.data`` and anything reporting per-class metrics import from here. Arrays are
@@ -81,7 +81,7 @@ V3_VARIANTS: tuple[str, ...] = ("random", "block", "culture_10")
 #: Samples per split of the v2 release.
 V2_SPLIT_SIZES: dict[str, int] = {"training": 352_366, "validation": 24_119, "testing": 24_188}
 
-#: v2 per-class sample counts (SPEC §5); the sums equal :data:`V2_SPLIT_SIZES`.
+#: v2 per-class sample counts (So2Sat LCZ42 as published); the sums equal :data:`V2_SPLIT_SIZES`.
 TRAIN_CLASS_COUNTS = _frozen(
     [5068, 24431, 31693, 8651, 16493, 35290, 3269, 39326, 13584, 11954, 42902, 9514, 9165, 41377, 2392,
      7898, 49359],
@@ -92,7 +92,7 @@ VAL_CLASS_COUNTS = _frozen(
     np.int64,
 )
 
-#: v2 per-band means / stds of the *raw* values, S1 (8) then S2 (10) (SPEC §5).
+#: v2 per-band means / stds of the *raw* values, S1 (8) then S2 (10) (So2Sat LCZ42 as published).
 BAND_MEANS = _frozen(
     [-3.591e-05, -7.659e-06, 5.937e-05, 2.517e-05, 0.044201, 0.257610, 7.557e-04, 1.350e-03,
      0.123757, 0.109277, 0.101086, 0.114240, 0.159266, 0.181472, 0.174574, 0.195016, 0.154285, 0.109051],

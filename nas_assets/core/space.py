@@ -34,7 +34,7 @@ LABEL_OPS: dict[int, str] = {v: k for k, v in OP_LABELS.items()}
 
 MAX_VERTICES = 7
 MAX_EDGES = 9
-#: Unique architectures with at most V vertices (SPEC §2), V = 2..7.
+#: Unique architectures with at most V vertices (NAS-Bench-101's search space), V = 2..7.
 CUMULATIVE_UNIQUE_COUNTS: dict[int, int] = {2: 1, 3: 7, 4: 91, 5: 2532, 6: 64542, 7: 423624}
 #: Labelled graphs before deduplication, cumulative, V = 2..7.
 CUMULATIVE_LABELLED_COUNTS: dict[int, int] = {
@@ -223,7 +223,7 @@ def prune_spec(
 
 
 def _hash_rows(rows: list[list[int]], labels: Sequence[int]) -> str:
-    """The NB101 fingerprint (SPEC §2) of a pruned matrix (lists) with integer labels."""
+    """The NB101 fingerprint (NAS-Bench-101's search space) of a pruned matrix (lists) with integer labels."""
     n = len(rows)
     md5 = hashlib.md5
     preds = [[u for u in range(n) if rows[u][v]] for v in range(n)]

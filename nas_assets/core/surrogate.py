@@ -1,4 +1,4 @@
-"""XGBoost surrogate of architecture accuracy: fit, predict, save/load, evaluate (SPEC §7).
+"""XGBoost surrogate of architecture accuracy: fit, predict, save/load, evaluate (XGBoost, repeated k-fold).
 
 Usable without Dagster or DuckDB::
 

@@ -1,4 +1,4 @@
-"""Predictor features of NAS-Bench-101 cells for the surrogate (SPEC §3, §7).
+"""Predictor features of NAS-Bench-101 cells for the surrogate (encodings and the surrogate's inputs).
 
 Three feature sets, concatenated in the order asked for:
 

@@ -1,4 +1,4 @@
-"""Held-out quality of a surrogate (SPEC §7): R², Kendall τ, sparse Kendall τ, Spearman ρ, RMSE.
+"""Held-out quality of a surrogate (XGBoost, repeated k-fold): R², Kendall τ, sparse Kendall τ, Spearman ρ, RMSE.
 
 Plain functions of two 1-D arrays, computed with scipy.stats and sklearn.metrics so that the
 numbers mean what they mean elsewhere (τ is scipy's tau-b, which handles ties).
@@ -46,7 +46,7 @@ def sparse_kendall_tau(
         y_true: measured accuracies.
         y_pred: predicted accuracies, same units.
         resolution: rounding step in target units (0.001 = 0.1 pp for fractions, 0.1 for percent).
-        round_targets: round the targets as well as the predictions (default, SPEC §7); False
+        round_targets: round the targets as well as the predictions (default, as NAS-Bench-301 does); False
             is NAS-Bench-301's code, which rounds the predictions only.
 
     Returns:

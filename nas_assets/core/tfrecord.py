@@ -1,4 +1,4 @@
-"""TFRecord files without TensorFlow: CRC-32C and the record framing (SPEC §9).
+"""TFRecord files without TensorFlow: CRC-32C and the record framing (NAS-Bench-101's published files).
 
 :func:`read_tfrecord` / :func:`write_tfrecord`, in pure Python + numpy. Each record is
 ``uint64 length (LE) | uint32 masked CRC-32C of the length bytes | data | uint32 masked

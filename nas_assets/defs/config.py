@@ -120,7 +120,7 @@ class ReferenceLandscapeConfig(Config):
 
 
 class FootprintConfig(Config):
-    """Fitness definition and sampling settings of the fitness landscape footprint (SPEC §8).
+    """Fitness definition and sampling settings of the fitness landscape footprint (Traoré et al.).
 
     One fitness for both sides: a metric per side at the same epoch budget."""
 

@@ -19,7 +19,7 @@ import pandas as pd
 from nas_assets.core.footprint_vocabulary import METRICS
 from nas_assets.core.nb101_protocol import NB101_BUDGETS
 
-#: The eight panels of the footprint figure (SPEC §8 numbering). The local-optima panel shows the
+#: The eight panels of the footprint figure (the footprint's metric numbering). The local-optima panel shows the
 #: exact count where there is one and falls back to the estimate.
 FOOTPRINT_PANELS: tuple[str, ...] = (
     "mean_fitness",
@@ -35,7 +35,7 @@ FOOTPRINT_PANELS: tuple[str, ...] = (
 #: Persistence budgets (epochs) of the report's CIFAR-10 curves: NB101's.
 PERSISTENCE_BUDGETS: tuple[int, ...] = NB101_BUDGETS
 
-#: Published anchors (SPEC §8): Traoré et al.'s footprints of NB101 CIFAR-10 and So2Sat (Sentinel-2).
+#: Published anchors: Traoré et al.'s footprints of NB101 CIFAR-10 and So2Sat (Sentinel-2).
 #: ``None`` = not published. τ and ρ̄(1) are each other's inverse, std² is the variance: where only one
 #: of a pair is published the other is derived (see :func:`published_footprints`).
 PUBLISHED_ANCHORS: dict[str, dict[str, float | str | None]] = {

@@ -1,4 +1,4 @@
-"""The NAS-Bench-101 network as a torch ``nn.Module`` (SPEC §2).
+"""The NAS-Bench-101 network as a torch ``nn.Module`` (NAS-Bench-101's search space).
 
 Stem conv3x3-BN-ReLU -> ``num_stacks`` stacks of ``cells_per_stack`` cells (2x2 max-pool and
 channel doubling between stacks) -> global average pool -> linear. Vertex widths come from

@@ -175,7 +175,7 @@ def test_missing_items_skip_figures_and_remove_stale_pngs(tmp_path):
 
 
 def test_published_anchors_match_spec():
-    """The anchors are SPEC section 8's corrected values, each side on its own fitness."""
+    """The anchors are the published footprints, corrected, each side on its own fitness."""
     pub = published_footprints()
     cifar, so2sat = pub.loc["CIFAR-10 (published, NB101)"], pub.loc["So2Sat S2 (published)"]
     assert cifar[["local_optima_estimate", "autocorrelation", "ruggedness_tau"]].tolist() == [

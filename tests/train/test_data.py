@@ -254,7 +254,7 @@ def test_spec_stats_and_signed_log(so2sat_dir, tmp_path):
     path = build_cache(so2sat_dir, tmp_path, sensor="fusion", norm=NormalisationConfig(stats="spec"))
     cache = load_cache(path)
     norm = cache.manifest["normaliser"]
-    # SPEC's statistics are for raw values: S1 under signed-log still comes from training data
+    # the published statistics are for raw values: S1 under signed-log still comes from training data
     assert norm["sources"] == ["train"] * 8 + ["spec"] * 10
     np.testing.assert_allclose(norm["mean"][8:], BAND_MEANS[8:])
     with h5py.File(so2sat_dir / "testing.h5", "r") as f:

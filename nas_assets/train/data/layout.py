@@ -1,10 +1,10 @@
 """So2Sat LCZ42 files on disk: finding the split files, checking their layout, bulk reading.
 
-The files (SPEC §5) hold three float64, channels-last, contiguous and uncompressed datasets at the
+The published files hold three float64, channels-last, contiguous and uncompressed datasets at the
 root: ``sen1`` (N, 32, 32, 8), ``sen2`` (N, 32, 32, 10) and a one-hot ``label`` (N, 17). Because
 the data are contiguous and uncompressed, their bytes can be memory-mapped at the offset HDF5
 reports and read in large slices at disk/page-cache speed; per-sample ``h5py`` reads cap at a
-few thousand samples/s (SPEC §5). Every failure — a missing dataset, a wrong shape, a truncated
+few thousand samples/s. Every failure — a missing dataset, a wrong shape, a truncated
 file — becomes a :class:`So2SatLayoutError` that names the file, the dataset and the expectation.
 """
 

@@ -1,19 +1,19 @@
 """Turning raw So2Sat blocks into normalised channels-first float32, and the statistics for it.
 
 S1 is heavy-tailed (≈ −5007…12702 while its bulk sits within ±1): a plain z-score would squeeze
-almost every pixel into a sliver around 0. Two remedies (SPEC §5):
+almost every pixel into a sliver around 0. Two remedies:
 
-* ``signed_log`` (default): ``sign(x)·log1p(|x|)`` per S1 value, then a per-band z-score. SPEC's
+* ``signed_log`` (default): ``sign(x)·log1p(|x|)`` per S1 value, then a per-band z-score. The published
   band statistics describe the *raw* values, so after this transform the S1 means/stds are
-  always computed from the training split, whatever ``stats`` says; only S2 can use SPEC's.
+  always computed from the training split, whatever ``stats`` says; only S2 can use the published ones.
 * ``clip``: z-score the raw S1 values, then clip to ``±s1_clip`` standard deviations (the same as
   clipping the raw values at mean ± s1_clip·std first).
 
 S2 (reflectance/10,000, ≈0–2.8) is z-scored per band without a transform. ``stats="train"``
 (default) computes means/stds from the training split in one streaming pass at cache-build
-time: they describe the data actually used (SPEC's numbers are for v2 only, and v3 or the
+time: they describe the data actually used (the published numbers are for v2 only, and v3 or the
 synthetic data differ) and the S1 log statistics have to come from there anyway. ``stats="spec"``
-uses SPEC §5's v2 numbers wherever they apply. Which source each band used is recorded in the
+uses the published v2 numbers wherever they apply. Which source each band used is recorded in the
 cache manifest.
 """
 
@@ -40,7 +40,7 @@ class NormalisationConfig:
 
     Attributes:
         s1_transform: ``"signed_log"`` (default) or ``"clip"``, see the module docstring.
-        stats: ``"train"`` (default: statistics of the training split) or ``"spec"`` (SPEC §5's
+        stats: ``"train"`` (default: statistics of the training split) or ``"spec"`` (the published v2
             v2 statistics where they apply; S1 under ``signed_log`` still uses training stats).
         s1_clip: for ``clip``, the bound on |z| of S1 values, in standard deviations.
     """
@@ -146,7 +146,7 @@ class Normaliser:
 
     @classmethod
     def from_stats(cls, sensor: str, config: NormalisationConfig, train: BandStats | None) -> Normaliser:
-        """Combine SPEC §5 statistics and the training split's as the config asks.
+        """Combine the published v2 statistics and the training split's as the config asks.
 
         Args:
             sensor: ``s1``, ``s2`` or ``fusion``.
@@ -201,7 +201,7 @@ def train_bands(sensor: str, config: NormalisationConfig) -> np.ndarray:
     """Boolean per channel: does it need statistics computed from the training split?"""
     use_train = np.full(len(SENSOR_BANDS[sensor]), config.stats == "train")
     if config.s1_transform == "signed_log":
-        use_train[: n_s1(sensor)] = True  # SPEC's S1 stats are for raw values, not their log
+        use_train[: n_s1(sensor)] = True  # the published S1 stats are for raw values, not their log
     return use_train
 
 

@@ -1,13 +1,13 @@
 """A synthetic So2Sat LCZ42: files of exactly the real layout with a learnable class signal.
 
-The real files (~56 GB) are not on our machines (SPEC §5), so tests, demos and benchmarks use
+The real files (~56 GB) are not on our machines (So2Sat LCZ42 as published), so tests, demos and benchmarks use
 this generator. It writes ``training.h5``, ``validation.h5`` and ``testing.h5`` with float64,
 uncompressed, contiguous ``sen1`` (N, 32, 32, 8), ``sen2`` (N, 32, 32, 10) and one-hot
 ``label`` (N, 17) datasets, so everything downstream reads it exactly like the real data.
 
 What the values look like:
 
-* classes follow SPEC §5's proportions (training counts for ``training.h5``, validation counts
+* classes follow the published v2 class proportions (training counts for ``training.h5``, validation counts
   for ``validation.h5`` and ``testing.h5``, which in v2 come from the same held-out cities),
   allocated by largest remainder with at least one sample per class once N ≥ 17;
 * S2 is reflectance (≥ 0, a few bright outliers up to 2.8) whose per-class spectrum mixes a
@@ -108,7 +108,7 @@ def allocate_counts(n: int, weights: np.ndarray) -> np.ndarray:
 
     Args:
         n: total samples.
-        weights: non-negative per-class weights (e.g. SPEC §5 class counts).
+        weights: non-negative per-class weights (e.g. the published v2 class counts).
 
     Returns:
         int64 counts summing to ``n``.
