@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas_assets.core import store  # noqa: E402
-from nas_assets.core.enumeration import enumerate_space  # noqa: E402
-from nas_assets.core.results import load_result, result_frames  # noqa: E402
-from nas_assets.core.space import ArchSpec  # noqa: E402
+from nas_assets.core.cells.enumeration import enumerate_space  # noqa: E402
+from nas_assets.core.cells.space import ArchSpec  # noqa: E402
+from nas_assets.core.store.results import load_result, result_frames  # noqa: E402
 from tests.factories import fake_result  # noqa: E402
 
 

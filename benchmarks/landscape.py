@@ -33,7 +33,7 @@ Row = tuple[str, float, str]
 
 
 def _landscape_rows(name: str, f: np.ndarray, budgets: np.ndarray, index: Any) -> list[Row]:
-    from nas_assets.core import landscape as ls
+    from nas_assets.core.landscape import metrics as ls
 
     rows = []
     exact, t = _timed(lambda: ls.count_local_optima(f, index))
@@ -72,7 +72,7 @@ def _landscape_rows(name: str, f: np.ndarray, budgets: np.ndarray, index: Any) -
                                         local_optima=exact, local_optima_estimate=est))
     problems = ls.check_footprint(fp)
     rows.append((f"{name}: footprint+check", t, "check ok" if not problems else "; ".join(problems)))
-    from nas_assets.core.footprints import full_landscape, with_intervals
+    from nas_assets.core.landscape.landscapes import full_landscape, with_intervals
 
     whole, t_whole = _timed(lambda: full_landscape(name, name, f, index, budgets, seed=0))
     rows.append((f"{name}: full_landscape (no intervals)", t_whole,
@@ -89,9 +89,9 @@ def _landscape_rows(name: str, f: np.ndarray, budgets: np.ndarray, index: Any) -
 
 
 def main() -> None:
-    from nas_assets.core.cost import SO2SAT_SHAPE, network_cost_batch
-    from nas_assets.core.encoding import fla_neighbour_index
-    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.cells.cost import SO2SAT_SHAPE, network_cost_batch
+    from nas_assets.core.cells.encoding import fla_neighbour_index
+    from nas_assets.core.cells.enumeration import enumerate_space
 
     rows: list[Row] = []
     space, t = _timed(enumerate_space)

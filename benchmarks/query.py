@@ -19,10 +19,10 @@ import pandas as pd
 
 from nas_assets import Benchmark
 from nas_assets.core import store
-from nas_assets.core.cost import SO2SAT_SHAPE
-from nas_assets.core.encoding import fla_neighbour_index
-from nas_assets.core.enumeration import enumerate_space
-from nas_assets.core.space_table import architecture_frame
+from nas_assets.core.cells.cost import SO2SAT_SHAPE
+from nas_assets.core.cells.encoding import fla_neighbour_index
+from nas_assets.core.cells.enumeration import enumerate_space
+from nas_assets.core.cells.table import architecture_frame
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ from pathlib import Path
 def _stage(name: str) -> dict:
     import numpy as np
 
-    from nas_assets.core import encoding
-    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.cells import encoding
+    from nas_assets.core.cells.enumeration import enumerate_space
 
     t0 = time.perf_counter()
     extra: dict = {}

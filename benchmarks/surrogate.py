@@ -5,7 +5,7 @@
     python benchmarks/surrogate.py --tune     # the random search that chose SurrogateConfig's defaults
 
 Data: the first 1,000 cells of the NB101 CIFAR-10 reference shipped with the package (the cells
-of NB101's public 1k export; ``nas_assets.core.nb101_shipped``).
+of NB101's public 1k export; ``nas_assets.core.nb101.shipped``).
 Protocol: repeated random 800/200 splits; the reported splits are the children of
 ``SeedSequence(0)`` (``REPORT_SEED``). The defaults of :class:`SurrogateConfig` were chosen by
 ``--tune`` on the splits of ``SeedSequence(1)`` (``TUNE_SEED``, disjoint repeats, never the
@@ -26,7 +26,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from nas_assets.core.surrogate import (  # noqa: E402
+from nas_assets.core.surrogate.model import (  # noqa: E402
     SurrogateConfig,
     evaluate_surrogate,
     fit_surrogate,
@@ -53,7 +53,7 @@ NESTED_CANDIDATES = [
 
 
 def load_nb101(n: int = N_CELLS) -> tuple[list, dict[int, np.ndarray]]:
-    from nas_assets.core.nb101_shipped import load_shipped_raw
+    from nas_assets.core.nb101.shipped import load_shipped_raw
 
     raw = load_shipped_raw().head(n)
     specs = specs_from_nb101_columns([a.tolist() for a in raw["adjacency"]], [o.tolist() for o in raw["operations"]])
@@ -123,7 +123,7 @@ def quality_tables(specs: list, targets: dict[int, np.ndarray], repeats: int, ne
 
 def _train_rows(repeat: int, n: int = 1000) -> np.ndarray:
     """Training indices of reported split ``repeat`` (as evaluate_surrogate draws them)."""
-    from nas_assets.core.surrogate_metrics import random_splits
+    from nas_assets.core.surrogate.metrics import random_splits
 
     return list(random_splits(n, int(round(0.8 * n)), repeat + 1, REPORT_SEED))[repeat][2]
 
@@ -146,7 +146,7 @@ def curve_table(specs: list, y: np.ndarray, repeats: int) -> None:
 
 
 def predict_all(specs: list, y: np.ndarray) -> None:
-    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.cells.enumeration import enumerate_space
 
     t0 = time.perf_counter()
     space = enumerate_space()

@@ -6,7 +6,7 @@ and what the calibration costs in fit time; prints one table.
     python benchmarks/surrogate_calibration.py --budgets 108 36 12 4 --sizes 1000 --skip-20k
     python benchmarks/surrogate_calibration.py --with-eval     # + calibration from an evaluation's OOF
 
-Data: the shipped NB101 CIFAR-10 sample (20,001 cells, ``nas_assets.core.nb101_shipped``).
+Data: the shipped NB101 CIFAR-10 sample (20,001 cells, ``nas_assets.core.nb101.shipped``).
 Protocol: one seeded permutation; its last 5,000 cells are held out, the first ``n`` of the
 rest train. Coverage is the fraction of held-out cells with |measured - mean| <= k std.
 "fit s" columns: ``fit_surrogate`` without calibration (``calibration_folds=0``), with its
@@ -28,9 +28,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from nas_assets.core.nb101_data import normalise_reference  # noqa: E402
-from nas_assets.core.nb101_shipped import load_shipped_raw  # noqa: E402
-from nas_assets.core.surrogate import (  # noqa: E402
+from nas_assets.core.nb101.reader import normalise_reference  # noqa: E402
+from nas_assets.core.nb101.shipped import load_shipped_raw  # noqa: E402
+from nas_assets.core.surrogate.model import (  # noqa: E402
     OutOfFold,
     coverage,
     evaluate_surrogate,

@@ -25,12 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from nas_assets.core import store as db  # noqa: E402
-from nas_assets.core.cost import SO2SAT_SHAPE  # noqa: E402
-from nas_assets.core.encoding import fla_neighbour_index  # noqa: E402
-from nas_assets.core.enumeration import enumerate_space  # noqa: E402
-from nas_assets.core.space import labels_to_ops  # noqa: E402
-from nas_assets.core.space_table import architecture_frame  # noqa: E402
-from nas_assets.core.surrogate import fit_surrogate, predict_many  # noqa: E402
+from nas_assets.core.cells.cost import SO2SAT_SHAPE  # noqa: E402
+from nas_assets.core.cells.encoding import fla_neighbour_index  # noqa: E402
+from nas_assets.core.cells.enumeration import enumerate_space  # noqa: E402
+from nas_assets.core.cells.space import labels_to_ops  # noqa: E402
+from nas_assets.core.cells.table import architecture_frame  # noqa: E402
+from nas_assets.core.surrogate.model import fit_surrogate, predict_many  # noqa: E402
 
 
 def _timed(fn):

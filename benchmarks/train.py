@@ -167,7 +167,7 @@ def bench_data(
 
 def bench_cpu_demo(tmp: Path) -> list[Row]:
     """One demo-width architecture, 4 epochs on the demo synthetic data (2,000/500/500), CPU."""
-    from nas_assets.core.space import ArchSpec
+    from nas_assets.core.cells.space import ArchSpec
     from nas_assets.train.config import DEMO_TRAINING
     from nas_assets.train.data import synthesize_so2sat
     from nas_assets.train.runner import train_architecture

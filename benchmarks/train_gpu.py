@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas_assets.core.cost import NetworkShape  # noqa: E402
-from nas_assets.core.space import ArchSpec  # noqa: E402
+from nas_assets.core.cells.cost import NetworkShape  # noqa: E402
+from nas_assets.core.cells.space import ArchSpec  # noqa: E402
 from nas_assets.train.network import NB101Network, count_trainable  # noqa: E402
 
 C3, C1, MP = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"

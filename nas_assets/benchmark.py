@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from nas_assets.core import store as db
+from nas_assets.core.cells.space import hash_spec
 from nas_assets.core.so2sat import VALIDATION_METRICS
-from nas_assets.core.space import hash_spec
 
 METRICS = VALIDATION_METRICS
 TOP_SOURCES = ("any", "trained", "surrogate")
@@ -81,7 +81,7 @@ class Benchmark:
         Raises:
             LookupError: ``config_key`` names no configuration of the store.
         """
-        from nas_assets.core.configurations import in_config, resolve_config
+        from nas_assets.core.store.configurations import in_config, resolve_config
 
         with db.connect(db_path, read_only=True) as conn:
             arch = conn.execute("SELECT arch_hash, params, flops FROM architectures ORDER BY arch_index").df()

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from nas_assets.core.nb101_protocol import NB101_STEM_CHANNELS
+from nas_assets.core.nb101.protocol import NB101_STEM_CHANNELS
 from nas_assets.locations import store_path
 
 EXAMPLES = """examples:
@@ -32,11 +32,11 @@ EXAMPLES = """examples:
 
 
 def _cmd_space_export(args: argparse.Namespace) -> int:
-    from nas_assets.core.cost import NetworkShape
-    from nas_assets.core.encoding import fla_neighbour_index
-    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.cells.cost import NetworkShape
+    from nas_assets.core.cells.encoding import fla_neighbour_index
+    from nas_assets.core.cells.enumeration import enumerate_space
+    from nas_assets.core.cells.table import architecture_frame
     from nas_assets.core.settings import SettingError
-    from nas_assets.core.space_table import architecture_frame
 
     out = Path(args.out)
     if out.suffix != ".parquet":
@@ -61,9 +61,9 @@ def _cmd_space_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_space_hash(args: argparse.Namespace) -> int:
-    from nas_assets.core.cost import NetworkShape, network_cost_batch
+    from nas_assets.core.cells.cost import NetworkShape, network_cost_batch
+    from nas_assets.core.cells.space import ArchSpec, InvalidSpecError, string_to_matrix
     from nas_assets.core.settings import SettingError
-    from nas_assets.core.space import ArchSpec, InvalidSpecError, string_to_matrix
 
     try:
         spec = ArchSpec.from_spec(string_to_matrix(args.matrix), args.ops.split(","))
@@ -94,7 +94,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
     import json
 
     from nas_assets.benchmark import Benchmark
-    from nas_assets.core.space import ArchSpec, InvalidSpecError, string_to_matrix
+    from nas_assets.core.cells.space import ArchSpec, InvalidSpecError, string_to_matrix
     from nas_assets.core.store import StoreError
 
     try:

@@ -21,7 +21,6 @@ from dagster._utils.warnings import PreviewWarning
 from nas_assets.defs.definitions import ASSETS, CHECKS, defs
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 
-
 #: Footprint columns the demo prints (table `footprints` has them all), with short headers.
 DEMO_COLUMNS = {"n_architectures": "cells", "mean_fitness": "mean", "fitness_std": "std",
                 "autocorrelation": "rho(1)", "local_optima": "optima", "local_optima_estimate": "N_hat",
@@ -102,7 +101,7 @@ def main() -> int:
     print(f"    {_run(instance, resources, ['footprint_report']):.1f} s", flush=True)
     store = resources["store"].path
     from nas_assets.core import store as db
-    from nas_assets.core.reference_landscape import tau_per_budget
+    from nas_assets.core.landscape.reference import tau_per_budget
     from nas_assets.defs import training_queries as q
 
     with db.connect(store, read_only=True) as conn:

@@ -16,14 +16,14 @@ REFERENCE_JSON_CELLS = 1000
 
 @pytest.fixture(scope="session")
 def space():
-    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.cells.enumeration import enumerate_space
 
     return enumerate_space()
 
 
 @pytest.fixture(scope="session")
 def fla_index(space):
-    from nas_assets.core.encoding import fla_neighbour_index
+    from nas_assets.core.cells.encoding import fla_neighbour_index
 
     return fla_neighbour_index(space)
 
@@ -31,7 +31,7 @@ def fla_index(space):
 @pytest.fixture(scope="session")
 def shipped_raw():
     """The shipped NB101 CIFAR-10 reference (20,001 cells) as a raw frame (read-only by convention)."""
-    from nas_assets.core.nb101_shipped import load_shipped_raw
+    from nas_assets.core.nb101.shipped import load_shipped_raw
 
     return load_shipped_raw()
 
@@ -76,8 +76,8 @@ def oracle_hash():
 def space_store(space, fla_index, tmp_path_factory) -> Path:
     """A DuckDB store holding the full architecture space (as architecture_space writes it)."""
     from nas_assets.core import store
-    from nas_assets.core.cost import SO2SAT_SHAPE
-    from nas_assets.core.space_table import architecture_frame
+    from nas_assets.core.cells.cost import SO2SAT_SHAPE
+    from nas_assets.core.cells.table import architecture_frame
 
     path = tmp_path_factory.mktemp("store") / "space.duckdb"
     src, dst = fla_index.edges()

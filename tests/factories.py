@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas_assets.core.space import ArchSpec
+from nas_assets.core.cells.space import ArchSpec
 
 
 def fake_result(spec: ArchSpec, seed: int = 0, num_classes: int = 17, budgets=(4, 12, 36, 108),
@@ -61,7 +61,7 @@ def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "
     import duckdb
 
     from nas_assets.core import store as db
-    from nas_assets.core.landscape import random_walks
+    from nas_assets.core.landscape.metrics import random_walks
 
     rng = np.random.default_rng(seed)
     with duckdb.connect(str(store_path)) as conn:
@@ -137,9 +137,9 @@ def nb101_tfrecord_from_json(json_path, out_path, n: int | None = None, test_acc
     Returns:
         The number of cells written.
     """
-    from nas_assets.core import nb101_data as nd
-    from nas_assets.core.nb101_data import EvaluationData, ModelMetrics
-    from nas_assets.core.space import LABEL_OPS
+    from nas_assets.core.cells.space import LABEL_OPS
+    from nas_assets.core.nb101 import reader as nd
+    from nas_assets.core.nb101.reader import EvaluationData, ModelMetrics
 
     raw = nd.load_nb101_json(json_path)
     raw = raw if n is None else raw.head(n)

@@ -8,8 +8,8 @@ import pytest
 
 from nas_assets import Benchmark
 from nas_assets.core import store
-from nas_assets.core.results import result_frames
-from nas_assets.core.space import ArchSpec, InvalidSpecError
+from nas_assets.core.cells.space import ArchSpec, InvalidSpecError
+from nas_assets.core.store.results import result_frames
 from tests.factories import fake_result
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pandas as pd
 
-from nas_assets.core.space import CUMULATIVE_UNIQUE_COUNTS
+from nas_assets.core.cells.space import CUMULATIVE_UNIQUE_COUNTS
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -64,10 +64,10 @@ def test_space_hash_refuses_impossible_shapes():
 
 def test_top_validates_k_and_says_what_is_missing(tmp_path):
     from nas_assets.core import store
-    from nas_assets.core.cost import SO2SAT_SHAPE
-    from nas_assets.core.encoding import fla_neighbour_index
-    from nas_assets.core.enumeration import enumerate_space
-    from nas_assets.core.space_table import architecture_frame
+    from nas_assets.core.cells.cost import SO2SAT_SHAPE
+    from nas_assets.core.cells.encoding import fla_neighbour_index
+    from nas_assets.core.cells.enumeration import enumerate_space
+    from nas_assets.core.cells.table import architecture_frame
 
     space = enumerate_space(max_vertices=3, workers=1)
     db = tmp_path / "nas.duckdb"

@@ -10,9 +10,9 @@ import pytest
 
 from nas_assets import Benchmark
 from nas_assets.core import store
-from nas_assets.core.configurations import configurations, resolve_config
-from nas_assets.core.results import config_key, result_frames, run_key
-from nas_assets.core.space import ArchSpec
+from nas_assets.core.cells.space import ArchSpec
+from nas_assets.core.store.configurations import configurations, resolve_config
+from nas_assets.core.store.results import config_key, result_frames, run_key
 from nas_assets.defs import footprint_queries as fq
 from nas_assets.defs import training_queries as q
 from tests.factories import fake_result
@@ -96,7 +96,7 @@ def test_results_view_surrogate_rows_and_footprint_use_one_configuration(two_con
 def test_a_store_from_before_configuration_keys_reads_each_run_key_as_its_own(tmp_path):
     import duckdb
 
-    from nas_assets.core.configurations import main_config
+    from nas_assets.core.store.configurations import main_config
 
     path = tmp_path / "old.duckdb"
     with store.connect(path):

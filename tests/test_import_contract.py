@@ -72,3 +72,22 @@ def test_the_check_sees_function_level_and_relative_imports(tmp_path, monkeypatc
     assert violations("core") == ["nas_assets/core/bad.py:2 imports torch",
                                   "nas_assets/core/bad.py:3 imports nas_assets.defs",
                                   "nas_assets/core/bad.py:3 imports nas_assets.defs.resources"]
+
+
+def cross_subpackage_private_imports() -> list[str]:
+    """``from nas_assets.core.<other> import _name`` in a module of another core subpackage."""
+    bad = []
+    for path in sorted((PACKAGE / "core").rglob("*.py")):
+        parts = path.relative_to(PACKAGE / "core").parts
+        own = parts[0] if len(parts) > 1 else None
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nas_assets.core."):
+                theirs = node.module.split(".")[2]
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private and theirs != own:
+                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} imports {private} from {node.module}")
+    return bad
+
+
+def test_core_subpackages_share_public_names_only():
+    assert cross_subpackage_private_imports() == []

@@ -85,7 +85,7 @@ def test_slurm_script_renders_from_the_wheel(wheel_python):
 
 
 def test_shipped_reference_reads_from_the_wheel(wheel_python):
-    code = "from nas_assets.core.nb101_shipped import load_shipped_raw; print(len(load_shipped_raw()))"
+    code = "from nas_assets.core.nb101.shipped import load_shipped_raw; print(len(load_shipped_raw()))"
     out = run(wheel_python, "-c", code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "20001"

@@ -1,4 +1,4 @@
-"""Build the NB101 CIFAR-10 reference shipped in the package (nas_assets/core/data/nb101_cifar10_20k.npz).
+"""Build the NB101 CIFAR-10 reference shipped in the package (nas_assets/core/nb101/data/nb101_cifar10_20k.npz).
 
 Run once by a maintainer who has the export beside the checkout; the product and the tests only
 read the ``.npz`` it writes::
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nas_assets.core.enumeration import enumerate_space
-from nas_assets.core.nb101_data import BUDGETS
-from nas_assets.core.nb101_shipped import SHIPPED_REFERENCE, pack_cells
+from nas_assets.core.cells.enumeration import enumerate_space
+from nas_assets.core.nb101.reader import BUDGETS
+from nas_assets.core.nb101.shipped import SHIPPED_REFERENCE, pack_cells
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,14 +7,14 @@ from typing import Literal, Optional
 from dagster import Config
 from pydantic import Field
 
-from nas_assets.core.cost import NetworkShape
-from nas_assets.core.nb101_protocol import (
+from nas_assets.core.cells.cost import NetworkShape
+from nas_assets.core.cells.sampling import PRESETS, DesignConfig
+from nas_assets.core.nb101.protocol import (
     NB101_BUDGETS,
     NB101_CELLS_PER_STACK,
     NB101_NUM_STACKS,
     NB101_STEM_CHANNELS,
 )
-from nas_assets.core.sampling import PRESETS, DesignConfig
 
 
 class ArchitectureSpaceConfig(Config):

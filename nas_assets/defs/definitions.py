@@ -6,10 +6,10 @@ from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 
 from nas_assets.defs import space_checks
 from nas_assets.defs.dead_runs import reap_on_load
-from nas_assets.defs.profiles import resources as profile_resources
-from nas_assets.defs.space_assets import architecture_space, sampled_architectures
 from nas_assets.defs.footprint_assets import footprint_report
+from nas_assets.defs.profiles import resources as profile_resources
 from nas_assets.defs.reference_assets import cifar10_reference
+from nas_assets.defs.space_assets import architecture_space, sampled_architectures
 from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
 from nas_assets.defs.training_assets import results_table, so2sat_dataset, trained_architecture
 

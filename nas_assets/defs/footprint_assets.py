@@ -20,16 +20,22 @@ from dagster import (
 )
 
 from nas_assets.core import store as db
-from nas_assets.core.footprints import footprint_rows, footprint_table, interval_table
-from nas_assets.core.landscape import check_footprint
-from nas_assets.core.surrogate_artifacts import CV_PREDICTIONS, read_index
+from nas_assets.core.landscape.landscapes import footprint_rows, footprint_table, interval_table
+from nas_assets.core.landscape.metrics import check_footprint
+from nas_assets.core.surrogate.artifacts import CV_PREDICTIONS, read_index
 from nas_assets.defs.config import FootprintConfig
 from nas_assets.defs.footprint_landscapes import SO2SAT_SAMPLE, FootprintInputError, compare_landscapes
 from nas_assets.defs.reference_assets import cifar10_reference
 from nas_assets.defs.resources import ArtifactsResource, StoreResource
 from nas_assets.defs.space_assets import sampled_architectures
 from nas_assets.defs.surrogate_assets import surrogate_predictions
-from nas_assets.report import ReportData, footprint_markdown, published_footprints, verdict_markdown, write_report
+from nas_assets.report import (
+    ReportData,
+    footprint_markdown,
+    published_footprints,
+    verdict_markdown,
+    write_report,
+)
 from nas_assets.report.data import PUBLISHED_CAVEATS
 
 FOOTPRINT_CHECK = AssetCheckSpec(

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from nas_assets.core import store as db
-from nas_assets.core.footprints import (
+from nas_assets.core.landscape.landscapes import (
     Landscape,
     extrapolate_optima,
     full_landscape,
@@ -33,8 +33,8 @@ from nas_assets.core.footprints import (
     with_intervals,
     with_ratio_intervals,
 )
-from nas_assets.core.landscape import KNN_OPTIMA_K
-from nas_assets.core.reference_landscape import reference_artifact, tau_per_budget
+from nas_assets.core.landscape.metrics import KNN_OPTIMA_K
+from nas_assets.core.landscape.reference import reference_artifact, tau_per_budget
 from nas_assets.defs import footprint_queries as fq
 from nas_assets.defs import training_queries as q
 from nas_assets.report.data import metric_descriptions
@@ -77,8 +77,8 @@ def _walks_fitness(walks: list[np.ndarray], hashes: np.ndarray, fitness: np.ndar
 def _neighbours(conn: duckdb.DuckDBPyConnection, kind: str, n: int):
     if kind == "fla":
         return db.read_neighbour_index(conn, "fla", n)
-    from nas_assets.core.encoding import graph_edit_neighbour_index
-    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.cells.encoding import graph_edit_neighbour_index
+    from nas_assets.core.cells.enumeration import enumerate_space
 
     # rows follow arch_index (same enumeration); symmetrised so walks never reach a dead end
     return graph_edit_neighbour_index(enumerate_space()).symmetrised()
@@ -92,7 +92,7 @@ def _member_fitness(directory: Path | None, arrays) -> np.ndarray | None:
     """(members, N) predictions of the surrogate artifact in ``directory`` over the padded space."""
     if directory is None or not (directory / "manifest.json").exists():
         return None
-    from nas_assets.core.surrogate import Surrogate
+    from nas_assets.core.surrogate.model import Surrogate
 
     return Surrogate.load(directory).predict_members_arrays(*arrays)
 
@@ -100,7 +100,7 @@ def _member_fitness(directory: Path | None, arrays) -> np.ndarray | None:
 def _so2sat_artifact(models_dir: str | None, metric: str, budget: int) -> Path | None:
     if models_dir is None:
         return None
-    from nas_assets.core.surrogate_artifacts import read_index
+    from nas_assets.core.surrogate.artifacts import read_index
 
     try:
         entry = next(t for t in read_index(models_dir)["targets"] if t["metric"] == metric and int(t["budget"]) == budget)

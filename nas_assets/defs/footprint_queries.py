@@ -121,8 +121,8 @@ def reference_measured(conn: duckdb.DuckDBPyConnection, column: str = "val_accur
 
 def fla_codes(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray) -> np.ndarray:
     """(n, 289) FLA encodings of the given cells, in the given order."""
-    from nas_assets.core.encoding import encode_fla_batch
-    from nas_assets.core.space_table import padded_arrays
+    from nas_assets.core.cells.encoding import encode_fla_batch
+    from nas_assets.core.cells.table import padded_arrays
 
     cells = conn.execute("""
         SELECT a.matrix, a.ops FROM (SELECT unnest(?) AS arch_hash, generate_subscripts(?, 1) AS pos) c

@@ -6,14 +6,14 @@ import time
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from nas_assets.core import store as db
-from nas_assets.core.nb101_data import ReferenceDataError, load_reference, load_shipped_reference
-from nas_assets.core.reference_landscape import (
+from nas_assets.core.landscape.reference import (
     REFERENCE_MODELS,
     build_reference_landscape,
     reference_fingerprint,
     source_name,
 )
-from nas_assets.core.surrogate import SurrogateConfig
+from nas_assets.core.nb101.reader import ReferenceDataError, load_reference, load_shipped_reference
+from nas_assets.core.surrogate.model import SurrogateConfig
 from nas_assets.defs.config import ReferenceLandscapeConfig
 from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, StoreResource
 from nas_assets.defs.space_assets import architecture_space

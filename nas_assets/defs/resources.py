@@ -11,13 +11,13 @@ from dagster import ConfigurableResource, Failure
 from pydantic import Field, model_validator
 
 from nas_assets.core import store
-from nas_assets.core.nb101_protocol import (
+from nas_assets.core.nb101.protocol import (
     NB101_BUDGETS,
     NB101_CELLS_PER_STACK,
     NB101_NUM_STACKS,
     NB101_STEM_CHANNELS,
 )
-from nas_assets.core.results import LEGACY_PROTOCOL, TrainingProtocol
+from nas_assets.core.store.results import LEGACY_PROTOCOL, TrainingProtocol
 from nas_assets.train.config import MEASURING_FIELDS, TrainConfig
 
 

@@ -11,13 +11,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from nas_assets.core import store as db
-from nas_assets.core.sampling import sample_design
-from nas_assets.core.space import SPACE_SIZE
-from nas_assets.core.space_table import build_space_table
+from nas_assets.core.cells.sampling import sample_design
+from nas_assets.core.cells.space import SPACE_SIZE
+from nas_assets.core.cells.table import build_space_table
 from nas_assets.defs.config import ArchitectureSpaceConfig, DesignSettings
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import StoreResource
-
 
 #: Bump when what architecture_space writes changes, so stored spaces are recomputed.
 SPACE_FORMAT = "1"
@@ -70,8 +69,8 @@ def architecture_space(config: ArchitectureSpaceConfig, store: StoreResource) ->
 
 def _cifar10_measured_rows(hashes: np.ndarray, path: str | None) -> np.ndarray:
     """Rows of the space whose cell NB101 measured on CIFAR-10 (shipped cells, or a user's file)."""
-    from nas_assets.core.nb101_data import ReferenceDataError, load_reference
-    from nas_assets.core.nb101_shipped import load_shipped_raw
+    from nas_assets.core.nb101.reader import ReferenceDataError, load_reference
+    from nas_assets.core.nb101.shipped import load_shipped_raw
 
     try:
         keys = load_shipped_raw()["key"] if path is None else load_reference(path)["arch_hash"]

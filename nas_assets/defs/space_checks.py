@@ -3,8 +3,8 @@
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
+from nas_assets.core.cells.space import CUMULATIVE_UNIQUE_COUNTS, SPACE_SIZE
 from nas_assets.core.store import scalar
-from nas_assets.core.space import CUMULATIVE_UNIQUE_COUNTS, SPACE_SIZE
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import StoreResource
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures

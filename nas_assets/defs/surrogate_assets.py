@@ -19,9 +19,16 @@ from dagster import (
 )
 
 from nas_assets.core import store as db
-from nas_assets.core.cost import SO2SAT_SHAPE, NetworkShape
-from nas_assets.core.surrogate import SurrogateConfig, predict_many
-from nas_assets.core.surrogate_artifacts import INDEX, fit_target, index_version, load_current, parse_targets, write_index
+from nas_assets.core.cells.cost import SO2SAT_SHAPE, NetworkShape
+from nas_assets.core.surrogate.artifacts import (
+    INDEX,
+    fit_target,
+    index_version,
+    load_current,
+    parse_targets,
+    write_index,
+)
+from nas_assets.core.surrogate.model import SurrogateConfig, predict_many
 from nas_assets.defs import training_queries as q
 from nas_assets.defs.config import SurrogateModelConfig
 from nas_assets.defs.resources import ArtifactsResource, StoreResource

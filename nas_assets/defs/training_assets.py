@@ -17,13 +17,13 @@ from dagster import (
 from pydantic import Field
 
 from nas_assets.core import store as db
-from nas_assets.core.results import ResultError, load_result, result_frames
-from nas_assets.core.space import ArchSpec
+from nas_assets.core.cells.space import ArchSpec
+from nas_assets.core.store.results import ResultError, load_result, result_frames
+from nas_assets.defs import training_queries as q
 from nas_assets.defs.launchers import TrainingJob, TrainingLauncher
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import So2SatDataResource, StoreResource, TrainingSetupResource
 from nas_assets.defs.space_assets import sampled_architectures
-from nas_assets.defs import training_queries as q
 
 
 @asset(group_name="data", kinds={"hdf5", "numpy"})

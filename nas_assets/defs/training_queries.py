@@ -5,8 +5,13 @@ from __future__ import annotations
 import duckdb
 
 from nas_assets.core.so2sat import VALIDATION_METRICS
-from nas_assets.core.configurations import configurations, in_config, main_config, resolve_config  # noqa: F401
 from nas_assets.core.store import scalar
+from nas_assets.core.store.configurations import (  # noqa: F401
+    configurations,
+    in_config,
+    main_config,
+    resolve_config,
+)
 
 #: ``results_all_configurations``: one row per trained run (architecture x configuration x seed);
 #: ``results``: the runs of the main configuration only (the one with the most trained

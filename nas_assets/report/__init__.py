@@ -4,7 +4,7 @@ No Dagster here: the ``footprint_report`` asset assembles a :class:`ReportData` 
 tables and calls :func:`write_report`; a notebook can do the same.
 """
 
-from nas_assets.core.footprint_vocabulary import FootprintMetric
+from nas_assets.core.landscape.vocabulary import FootprintMetric
 from nas_assets.report.data import (
     FOOTPRINT_PANELS,
     METRICS,

@@ -2,7 +2,7 @@
 
 Plain numpy/pandas only, so an asset, a notebook or a test can assemble a report without
 matplotlib or Dagster. The metric vocabulary lives once in
-:data:`nas_assets.core.footprint_vocabulary.METRICS`; figures,
+:data:`nas_assets.core.landscape.vocabulary.METRICS`; figures,
 HTML tables and the Markdown for the Dagster UI all read their names and formats from it.
 """
 
@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from nas_assets.core.footprint_vocabulary import METRICS
-from nas_assets.core.nb101_protocol import NB101_BUDGETS
+from nas_assets.core.landscape.vocabulary import METRICS
+from nas_assets.core.nb101.protocol import NB101_BUDGETS
 
 #: The eight panels of the footprint figure (the footprint's metric numbering). The local-optima panel shows the
 #: exact count where there is one and falls back to the estimate.

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from nas_assets.core.space import ArchSpec, InvalidSpecError, string_to_matrix
+from nas_assets.core.cells.space import ArchSpec, InvalidSpecError, string_to_matrix
 
 
 class ArchNotFound(LookupError):
@@ -40,7 +40,7 @@ def resolve_arch(text: str, store: str | None = None) -> ArchSpec:
         if not rows:
             raise ArchNotFound(f"--arch {text}: not in the architectures table of {store}")
         return ArchSpec.from_strings(*rows[0])
-    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.cells.enumeration import enumerate_space
 
     space = enumerate_space()
     hits = (space.hashes == text).nonzero()[0]
@@ -75,7 +75,7 @@ def _writable_dir(path: Path) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nas_assets.core.results import PROTOCOLS
+    from nas_assets.core.store.results import PROTOCOLS
     from nas_assets.train.config import TrainConfig
 
     p = argparse.ArgumentParser(

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
-from nas_assets.core.nb101_protocol import (
+from nas_assets.core.nb101.protocol import (
     NB101_BUDGETS,
     NB101_CELLS_PER_STACK,
     NB101_NUM_STACKS,
     NB101_STEM_CHANNELS,
 )
-from nas_assets.core.results import PROTOCOLS, TrainingProtocol
 from nas_assets.core.settings import SettingError, require_int_at_least, require_positive_finite
+from nas_assets.core.store.results import PROTOCOLS, TrainingProtocol
 
 #: NB101's epoch budgets; a run records metrics at each of them.
 DEFAULT_BUDGETS: tuple[int, ...] = NB101_BUDGETS

@@ -18,7 +18,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from nas_assets.core.metrics import summarize
+from nas_assets.core.classification import summarize
 from nas_assets.train.config import TrainConfig
 from nas_assets.train.network import NB101Network
 from nas_assets.train.reporting import REPORTER

@@ -2,7 +2,7 @@
 
 Stem conv3x3-BN-ReLU -> ``num_stacks`` stacks of ``cells_per_stack`` cells (2x2 max-pool and
 channel doubling between stacks) -> global average pool -> linear. Vertex widths come from
-``nas_assets.core.cost.vertex_channels`` so the parameter count equals the analytic one.
+``nas_assets.core.cells.cost.vertex_channels`` so the parameter count equals the analytic one.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nas_assets.core.cost import NetworkShape, vertex_channels
-from nas_assets.core.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec
+from nas_assets.core.cells.cost import NetworkShape, vertex_channels
+from nas_assets.core.cells.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec
 
 #: PyTorch convention (1 - TF's 0.997 would be 0.003): NB101's slow running statistics only
 #: settle after tens of thousands of steps, far more than a short or demo run takes.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nas_assets.core.results import LEGACY_PROTOCOL
+from nas_assets.core.store.results import LEGACY_PROTOCOL
 from nas_assets.train.config import MEASURING_FIELDS, RECIPES, TrainConfig
 
 #: Command-line option of each compared field (default: ``--<field with dashes>``).

@@ -25,9 +25,9 @@ import lightning as L
 import numpy as np
 import torch
 
-from nas_assets.core.cost import NetworkShape, network_cost_batch
+from nas_assets.core.cells.cost import NetworkShape, network_cost_batch
+from nas_assets.core.cells.space import ArchSpec
 from nas_assets.core.files import atomic_write_json
-from nas_assets.core.space import ArchSpec
 from nas_assets.train.config import TrainConfig
 from nas_assets.train.module import NB101Module
 from nas_assets.train.network import NB101Network, count_trainable

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas_assets.core.cost import (
+from nas_assets.core.cells.cost import (
     CIFAR10_SHAPE,
     SO2SAT_SHAPE,
     NetworkShape,
@@ -13,7 +13,7 @@ from nas_assets.core.cost import (
     network_cost_batch,
     vertex_channels,
 )
-from nas_assets.core.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec
+from nas_assets.core.cells.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec
 
 
 def test_vertex_channels_split_and_propagate():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas_assets.core.encoding import (
+from nas_assets.core.cells.encoding import (
     FLA_BITS,
     adjacency_onehot,
     adjacency_onehot_batch,
@@ -13,7 +13,7 @@ from nas_assets.core.encoding import (
     encode_fla_batch,
     graph_edit_neighbour_index,
 )
-from nas_assets.core.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec, InvalidSpecError
+from nas_assets.core.cells.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec, InvalidSpecError
 
 
 def bits(vec: np.ndarray) -> set[int]:
@@ -119,7 +119,7 @@ def test_graph_edit_neighbours_match_brute_force(space):
 
 
 def test_symmetrised_index_is_the_undirected_closure():
-    from nas_assets.core.encoding import NeighbourIndex
+    from nas_assets.core.cells.encoding import NeighbourIndex
 
     # 0 -> 1, 1 -> 2 (directed), 3 isolated
     index = NeighbourIndex(indptr=np.array([0, 1, 2, 2, 2]), indices=np.array([1, 2], dtype=np.int32), kind="graph_edit")

@@ -4,9 +4,14 @@ persistence shortcut against explicitly resampled arrays."""
 import numpy as np
 import pytest
 
-from nas_assets.core import footprint_intervals as fi
-from nas_assets.core.footprints import full_landscape, paired_verdicts, sampled_landscape, with_intervals
-from nas_assets.core.landscape import persistence_curve
+from nas_assets.core.landscape import intervals as fi
+from nas_assets.core.landscape.landscapes import (
+    full_landscape,
+    paired_verdicts,
+    sampled_landscape,
+    with_intervals,
+)
+from nas_assets.core.landscape.metrics import persistence_curve
 
 
 def test_interval_of_the_mean_covers_the_true_mean_about_95_percent_of_seeds():

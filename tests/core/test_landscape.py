@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nas_assets.core.encoding import NeighbourIndex
-from nas_assets.core.landscape import (
+from nas_assets.core.cells.encoding import NeighbourIndex
+from nas_assets.core.landscape.metrics import (
     FOOTPRINT_METRICS,
     Footprint,
     _first_repeat,
@@ -394,7 +394,7 @@ def test_full_fla_landscape_against_brute_force(fla_index):
 
 
 def test_nearest_neighbours_by_hamming_distance_with_index_ties():
-    from nas_assets.core.landscape import nearest_neighbours
+    from nas_assets.core.landscape.metrics import nearest_neighbours
 
     codes = np.array([[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1]])
     near = nearest_neighbours(codes, k=2)
@@ -407,7 +407,7 @@ def test_nearest_neighbours_by_hamming_distance_with_index_ties():
 
 
 def test_knn_local_optima_on_hand_worked_cells():
-    from nas_assets.core.landscape import knn_local_optima_mask
+    from nas_assets.core.landscape.metrics import knn_local_optima_mask
 
     # four cells on a line of Hamming distances: 0 - 1 - 2 - 3 (each one bit further)
     codes = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 1]])
@@ -423,7 +423,7 @@ def test_knn_local_optima_on_hand_worked_cells():
 
 
 def test_knn_optima_match_a_brute_force_loop_on_random_cells():
-    from nas_assets.core.landscape import knn_local_optima_mask
+    from nas_assets.core.landscape.metrics import knn_local_optima_mask
 
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 2, (120, 289))
@@ -436,7 +436,7 @@ def test_knn_optima_match_a_brute_force_loop_on_random_cells():
 
 
 def test_extrapolated_optima_follow_the_authors_ratio():
-    from nas_assets.core.footprints import extrapolate_optima, sampled_landscape
+    from nas_assets.core.landscape.landscapes import extrapolate_optima, sampled_landscape
 
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 2, (60, 289))
@@ -450,7 +450,7 @@ def test_extrapolated_optima_follow_the_authors_ratio():
 
 
 def test_budgets_are_matched_across_sides():
-    from nas_assets.core.footprints import match_budgets
+    from nas_assets.core.landscape.landscapes import match_budgets
 
     assert match_budgets([4, 12, 36, 108], [4, 12, 36, 108])[:2] == (36, 36)
     assert match_budgets([1, 2, 3, 4], [4, 12, 36, 108])[:2] == (4, 4)

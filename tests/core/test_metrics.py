@@ -7,7 +7,13 @@ import math
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
 
-from nas_assets.core.metrics import cohen_kappa, macro_accuracy, overall_accuracy, per_class_accuracy, summarize
+from nas_assets.core.classification import (
+    cohen_kappa,
+    macro_accuracy,
+    overall_accuracy,
+    per_class_accuracy,
+    summarize,
+)
 
 # rows = true class, columns = predicted
 CONF = np.array([[5, 1, 0], [2, 3, 0], [0, 0, 4]])

@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nas_assets.core import nb101_data as nd
-from nas_assets.core import nb101_proto, reference_errors, tfrecord
-from nas_assets.core.nb101_data import EvaluationData, ModelMetrics, ReferenceDataError
+from nas_assets.core.cells.space import CONV1X1, CONV3X3, LABEL_OPS, MAXPOOL3X3, ArchSpec
+from nas_assets.core.nb101 import errors as reference_errors
+from nas_assets.core.nb101 import proto as nb101_proto
+from nas_assets.core.nb101 import reader as nd
+from nas_assets.core.nb101 import tfrecord
+from nas_assets.core.nb101.reader import EvaluationData, ModelMetrics, ReferenceDataError
 from tests.factories import nb101_tfrecord_from_json
-from nas_assets.core.space import CONV1X1, CONV3X3, LABEL_OPS, MAXPOOL3X3, ArchSpec
-
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +221,7 @@ def test_json_and_tfrecord_give_the_same_normalised_frame(reference_json, tmp_pa
 
 def test_shipped_reference_is_the_nb101_20k_sample(shipped_raw):
     """Every shipped hash is the NB101 hash of its shipped cell; values and sizes as published."""
-    from nas_assets.core.cost import CIFAR10_SHAPE, count_parameters
+    from nas_assets.core.cells.cost import CIFAR10_SHAPE, count_parameters
     assert len(shipped_raw) == 20_001 and shipped_raw["key"].is_unique
     # the sample is NB101's smallest md5 hashes: sorted keys
     assert shipped_raw["key"].is_monotonic_increasing
@@ -242,7 +243,7 @@ def test_shipped_reference_is_the_nb101_20k_sample(shipped_raw):
 
 
 def test_shipped_reference_fingerprint_is_stable_and_reads_from_package_data():
-    from nas_assets.core import nb101_shipped
+    from nas_assets.core.nb101 import shipped as nb101_shipped
 
     assert nb101_shipped.shipped_fingerprint() == nb101_shipped.shipped_fingerprint()
     assert len(nb101_shipped.shipped_fingerprint()) == 16
@@ -252,7 +253,7 @@ def test_shipped_reference_fingerprint_is_stable_and_reads_from_package_data():
 
 
 def test_pack_and_unpack_cells_round_trip(space):
-    from nas_assets.core.nb101_shipped import pack_cells, unpack_cells
+    from nas_assets.core.nb101.shipped import pack_cells, unpack_cells
 
     rows = np.random.default_rng(1).choice(len(space), 500, replace=False)
     bits, labels = pack_cells(space.matrices[rows], space.labels[rows])

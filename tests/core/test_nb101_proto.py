@@ -7,9 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from nas_assets.core import nb101_proto as pb
-from nas_assets.core.nb101_proto import EvaluationData, ModelMetrics, ProtobufDecodeError
-
+from nas_assets.core.nb101 import proto as pb
+from nas_assets.core.nb101.proto import EvaluationData, ModelMetrics, ProtobufDecodeError
 
 # --------------------------------------------------------------------------- ModelMetrics protobuf
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from nas_assets.core import store
-from nas_assets.core.results import ResultError, load_result, result_frames, run_key, validate_result
-from nas_assets.core.space import ArchSpec
+from nas_assets.core.cells.space import ArchSpec
+from nas_assets.core.store.results import ResultError, load_result, result_frames, run_key, validate_result
 from tests.factories import fake_result
 
 SPECS = [

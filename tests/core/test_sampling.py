@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nas_assets.core.sampling import DEMO, PAPER, PRESETS, DesignConfig, sample_design, walk_trajectories
+from nas_assets.core.cells.sampling import (
+    DEMO,
+    PAPER,
+    PRESETS,
+    DesignConfig,
+    sample_design,
+    walk_trajectories,
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +84,7 @@ def test_bad_configs_are_rejected(space, fla_index):
 
 
 def _tiny_index(n):
-    from nas_assets.core.encoding import NeighbourIndex
+    from nas_assets.core.cells.encoding import NeighbourIndex
 
     return NeighbourIndex(indptr=np.zeros(n + 1, dtype=np.int64), indices=np.zeros(0, np.int32), kind="fla")
 

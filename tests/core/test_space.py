@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas_assets.core.space import (
+from nas_assets.core.cells.space import (
     CONV1X1,
     CONV3X3,
     CUMULATIVE_LABELLED_COUNTS,
@@ -112,7 +112,7 @@ def test_isomorphic_relabelings_share_a_hash(oracle_hash):
 
 
 def test_reference_keys_and_parameter_counts(reference):
-    from nas_assets.core.cost import CIFAR10_SHAPE, count_parameters
+    from nas_assets.core.cells.cost import CIFAR10_SHAPE, count_parameters
 
     for row in reference["rows"]:
         spec = ArchSpec.from_spec(row["matrix"], labels_to_ops(row["labels"]))
@@ -192,7 +192,7 @@ def test_enumeration_keeps_nb101s_stored_representatives(space, reference):
 
 
 def test_small_enumeration_matches_the_prefix_of_the_full_one(space):
-    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.cells.enumeration import enumerate_space
 
     small = enumerate_space(max_vertices=5, workers=1)
     assert len(small) == CUMULATIVE_UNIQUE_COUNTS[5]

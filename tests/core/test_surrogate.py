@@ -11,22 +11,24 @@ import pytest
 from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import mean_squared_error, r2_score
 
-from nas_assets.core.cost import SO2SAT_SHAPE, count_flops, count_parameters
-from nas_assets.core.enumeration import enumerate_space
-from nas_assets.core.nb101_data import normalise_reference
-from nas_assets.core.nb101_shipped import load_shipped_raw
-from nas_assets.core.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec, InvalidSpecError
-from nas_assets.core.surrogate import (
+from nas_assets.core.cells.cost import SO2SAT_SHAPE, count_flops, count_parameters
+from nas_assets.core.cells.enumeration import enumerate_space
+from nas_assets.core.cells.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec, InvalidSpecError
+from nas_assets.core.nb101.reader import normalise_reference
+from nas_assets.core.nb101.shipped import load_shipped_raw
+from nas_assets.core.surrogate.calibration import Calibration, cross_fitted_std, fit_calibration
+from nas_assets.core.surrogate.features import COST_FEATURE_NAMES
+from nas_assets.core.surrogate.model import (
     FEATURE_SETS,
     Surrogate,
     SurrogateArtifactError,
     SurrogateConfig,
+    coverage,
     evaluate_surrogate,
     feature_names,
     features_from_arrays,
     features_from_specs,
     fit_surrogate,
-    coverage,
     learning_curve,
     predict_many,
     regression_metrics,
@@ -34,8 +36,6 @@ from nas_assets.core.surrogate import (
     specs_from_nb101_columns,
     tune_config,
 )
-from nas_assets.core.surrogate_calibration import Calibration, cross_fitted_std, fit_calibration
-from nas_assets.core.surrogate_features import COST_FEATURE_NAMES
 
 #: Tiny models: these tests check plumbing, not quality (except the NB101 floor).
 TINY = dict(n_estimators=20, max_depth=3, ensemble_size=3, nthread=1)

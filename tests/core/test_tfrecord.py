@@ -7,10 +7,9 @@ import struct
 import numpy as np
 import pytest
 
-from nas_assets.core import tfrecord as tfr
-from nas_assets.core.reference_errors import ReferenceDataError
-from nas_assets.core.tfrecord import TFRecordError
-
+from nas_assets.core.nb101 import tfrecord as tfr
+from nas_assets.core.nb101.errors import ReferenceDataError
+from nas_assets.core.nb101.tfrecord import TFRecordError
 
 # ------------------------------------------------------------------------------------ CRC-32C
 

@@ -6,7 +6,7 @@ import subprocess
 
 import duckdb
 
-from nas_assets.core.space import SPACE_SIZE
+from nas_assets.core.cells.space import SPACE_SIZE
 from tests.dagster_server import BIN, REPO, instance_env, webserver
 
 

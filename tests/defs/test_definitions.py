@@ -6,7 +6,7 @@ import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance, instance_for_test
 
-from nas_assets.core.space import SPACE_SIZE
+from nas_assets.core.cells.space import SPACE_SIZE
 from nas_assets.defs import defs
 from nas_assets.defs.definitions import build_definitions
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS

@@ -9,7 +9,7 @@ import pytest
 from dagster import AssetCheckSeverity, instance_for_test, materialize
 
 from nas_assets.core import store as db
-from nas_assets.core.landscape import count_local_optima
+from nas_assets.core.landscape.metrics import count_local_optima
 from nas_assets.defs.footprint_assets import footprint_report
 from nas_assets.defs.footprint_landscapes import (
     CIFAR_DESIGN,
@@ -221,7 +221,7 @@ def test_footprint_on_the_graph_edit_neighbourhood(tmp_path, fresh_store, space)
         fp = dict(conn.execute("SELECT metric, value FROM footprints WHERE landscape = ?", [SO2SAT_FULL]).fetchall())
         pred = conn.execute("""SELECT p.mean FROM surrogate_predictions p JOIN architectures a USING (arch_hash)
                                WHERE metric = 'val_overall_accuracy' AND budget = 2 ORDER BY a.arch_index""").fetchnumpy()
-    from nas_assets.core.encoding import graph_edit_neighbour_index
+    from nas_assets.core.cells.encoding import graph_edit_neighbour_index
 
     # recount on an index built here from the session's enumeration (rows = the store's arch_index)
     index = graph_edit_neighbour_index(space).symmetrised()

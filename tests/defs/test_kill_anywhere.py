@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from nas_assets.core.results import load_result
+from nas_assets.core.store.results import load_result
 from tests.dagster_server import instance_env
 from tests.defs.kill_harness import (
     ACTIVE,

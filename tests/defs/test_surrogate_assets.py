@@ -10,13 +10,13 @@ import pytest
 from dagster import AssetCheckSeverity, instance_for_test, materialize
 
 from nas_assets import Benchmark
-from nas_assets.core.space import SPACE_SIZE
-from nas_assets.core.surrogate import Surrogate
-from nas_assets.core.surrogate_artifacts import parse_targets
+from nas_assets.core.cells.space import SPACE_SIZE
+from nas_assets.core.surrogate.artifacts import parse_targets
+from nas_assets.core.surrogate.model import Surrogate
 from nas_assets.defs.config import SurrogateModelConfig
-from tests.factories import seed_trained_store
-from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
 from nas_assets.defs.resources import ArtifactsResource, StoreResource
+from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
+from tests.factories import seed_trained_store
 
 RUN_KEY = "testrunkey000001"
 SMALL = {"ensemble_size": 2, "n_estimators": 60, "eval_repeats": 2}

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from nas_assets.defs import profiles
 from nas_assets.defs.definitions import build_definitions
-from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, So2SatDataResource, TrainingSetupResource
+from nas_assets.defs.resources import (
+    ArtifactsResource,
+    ReferenceDataResource,
+    So2SatDataResource,
+    TrainingSetupResource,
+)
 from tests.defs.kill_harness import SYNTHETIC, TRAINING
 
 _root = profiles.data_dir()

@@ -7,11 +7,12 @@ the cluster's state is wiped, so nothing here remembers a job by its id beyond o
 
 from __future__ import annotations
 
-from nas_assets.launch.slurm import parse_scontrol_line
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from nas_assets.launch.slurm import parse_scontrol_line
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SH = REPO / "slurm" / "cluster.sh"

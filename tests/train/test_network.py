@@ -7,8 +7,14 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from nas_assets.core.cost import CIFAR10_SHAPE, SO2SAT_SHAPE, NetworkShape, count_flops, count_parameters
-from nas_assets.core.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec, labels_to_ops
+from nas_assets.core.cells.cost import (
+    CIFAR10_SHAPE,
+    SO2SAT_SHAPE,
+    NetworkShape,
+    count_flops,
+    count_parameters,
+)
+from nas_assets.core.cells.space import CONV1X1, CONV3X3, MAXPOOL3X3, ArchSpec, labels_to_ops
 from nas_assets.train.network import NB101Network, count_trainable
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from nas_assets.core.cost import NetworkShape, count_parameters
-from nas_assets.core.metrics import summarize
-from nas_assets.core.results import load_result
-from nas_assets.core.space import ArchSpec
+from nas_assets.core.cells.cost import NetworkShape, count_parameters
+from nas_assets.core.cells.space import ArchSpec
+from nas_assets.core.classification import summarize
+from nas_assets.core.store.results import load_result
 from nas_assets.train.config import TrainConfig
 from nas_assets.train.runner import ArrayData, train_architecture
 

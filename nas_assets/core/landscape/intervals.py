@@ -7,7 +7,7 @@ Each metric is resampled over the unit its value is built from (percentile boots
   a vector of copy counts ``w`` (how often each architecture was drawn), so no statistic ever
   materialises the resampled array: the mean and variance are weighted sums, and persistence
   places each architecture's copies at consecutive ranks (ties to the lower index, as
-  :func:`nas_assets.core.landscape.persistence` does), which needs one cumulative sum per budget
+  :func:`nas_assets.core.landscape.metrics.persistence` does), which needs one cumulative sum per budget
   instead of a sort. The k-NN optima count is the number of drawn copies of cells that are
   optima in the full sample (the neighbourhood of a cell is not redrawn).
 * **walks** -- ρ̄(1) and τ = 1/ρ̄(1): resampled random walks (their per-walk ρ(1)).
@@ -31,7 +31,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from nas_assets.core.landscape import set_size
+from nas_assets.core.landscape.metrics import set_size
 
 #: Default number of bootstrap resamples.
 DEFAULT_RESAMPLES = 1000

@@ -2,10 +2,10 @@
 
 Pure Python + numpy + pandas: no TensorFlow, no protobuf runtime, no Dagster. Three layers:
 
-* **TFRecord framing** -- :mod:`nas_assets.core.tfrecord`: :func:`read_tfrecord` /
+* **TFRecord framing** -- :mod:`nas_assets.core.nb101.tfrecord`: :func:`read_tfrecord` /
   :func:`write_tfrecord`, CRC-32C, :class:`TFRecordError`.
 * **The ModelMetrics protobuf** (``nasbench/lib/model_metrics.proto``) --
-  :mod:`nas_assets.core.nb101_proto`: :func:`decode_model_metrics` / :func:`encode_model_metrics`,
+  :mod:`nas_assets.core.nb101.proto`: :func:`decode_model_metrics` / :func:`encode_model_metrics`,
   wire format by hand.
 * **NB101 tables** -- :func:`load_nb101_json` (the 1k export) and :func:`load_nb101_tfrecord`
   (``nasbench_full.tfrecord``, ``nasbench_only108.tfrecord``) return *raw* frames in the NB101
@@ -33,7 +33,7 @@ training); TFRecord values are means over the repeats (3 in NB101) of each (hash
 
 Normalised frame (:func:`load_reference`), the columns downstream code should use:
 
-    ``arch_hash``                 NB101 hash == :func:`nas_assets.core.space.hash_spec`
+    ``arch_hash``                 NB101 hash == :func:`nas_assets.core.cells.space.hash_spec`
     ``n_vertices``, ``n_edges``   int8, of the pruned cell
     ``matrix``                    row-major '0'/'1' string of the pruned V x V matrix and
     ``ops``                       comma-separated op names: the formats of DuckDB's
@@ -60,9 +60,20 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from nas_assets.core.bulk_hash import nb101_hashes
-from nas_assets.core.enumeration import SpaceArrays
-from nas_assets.core.nb101_proto import (
+from nas_assets.core.cells.bulk_hash import nb101_hashes
+from nas_assets.core.cells.enumeration import SpaceArrays
+from nas_assets.core.cells.space import (
+    LABEL_OPS,
+    MAX_EDGES,
+    MAX_VERTICES,
+    OP_LABELS,
+    PAD_LABEL,
+    InvalidSpecError,
+    prune_spec,
+)
+from nas_assets.core.cells.table import padded_arrays
+from nas_assets.core.nb101.errors import ReferenceDataError, _check_file
+from nas_assets.core.nb101.proto import (
     _FINAL_COLUMNS,
     EvaluationData,
     ModelMetrics,
@@ -72,21 +83,9 @@ from nas_assets.core.nb101_proto import (
     decode_model_metrics,
     encode_model_metrics,
 )
-from nas_assets.core.nb101_protocol import NB101_BUDGETS
-from nas_assets.core.nb101_shipped import SHIPPED_NAME, load_shipped_raw
-from nas_assets.core.reference_errors import ReferenceDataError, _check_file
-from nas_assets.core.space import (
-    LABEL_OPS,
-    MAX_EDGES,
-    MAX_VERTICES,
-    OP_LABELS,
-    PAD_LABEL,
-    InvalidSpecError,
-    prune_spec,
-)
-from nas_assets.core.space_table import padded_arrays
-from nas_assets.core.surrogate_features import specs_from_nb101_columns, specs_to_arrays
-from nas_assets.core.tfrecord import (
+from nas_assets.core.nb101.protocol import NB101_BUDGETS
+from nas_assets.core.nb101.shipped import SHIPPED_NAME, load_shipped_raw
+from nas_assets.core.nb101.tfrecord import (
     TFRecordError,
     _Batch,
     _tfrecord_batches,
@@ -96,6 +95,7 @@ from nas_assets.core.tfrecord import (
     read_tfrecord,
     write_tfrecord,
 )
+from nas_assets.core.surrogate.features import specs_from_nb101_columns, specs_to_arrays
 
 __all__ = [
     "BUDGETS", "EvaluationData", "ModelMetrics", "ProtobufDecodeError", "ReferenceDataError",
@@ -565,7 +565,7 @@ def load_reference(
 def load_shipped_reference(budgets: Iterable[int] = BUDGETS) -> pd.DataFrame:
     """The NB101 CIFAR-10 reference shipped with the package (20,001 cells), normalised.
 
-    See :mod:`nas_assets.core.nb101_shipped`: validation accuracy at every budget of the file,
+    See :mod:`nas_assets.core.nb101.shipped`: validation accuracy at every budget of the file,
     108-epoch training time and parameters; no test accuracy (NaN columns).
     """
     return normalise_reference(load_shipped_raw(), budgets, source=SHIPPED_NAME)

@@ -7,7 +7,7 @@ negative persistence of the top / bottom sets across training budgets with their
 
 Neighbourhoods come in three shapes, all read by :func:`as_csr`:
 
-* a :class:`~nas_assets.core.encoding.NeighbourIndex` (anything with ``indptr``/``indices``);
+* a :class:`~nas_assets.core.cells.encoding.NeighbourIndex` (anything with ``indptr``/``indices``);
 * a ``tuple`` ``(indptr, indices)`` in CSR layout: architecture ``i``'s neighbours are
   ``indices[indptr[i]:indptr[i + 1]]``;
 * a ``list`` of per-architecture integer arrays (handy for toy landscapes).
@@ -34,8 +34,8 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from nas_assets.core.encoding import NeighbourIndex
-from nas_assets.core.footprint_vocabulary import FOOTPRINT_METRICS, KNN_OPTIMA_K
+from nas_assets.core.cells.encoding import NeighbourIndex
+from nas_assets.core.landscape.vocabulary import FOOTPRINT_METRICS, KNN_OPTIMA_K
 
 #: Any of the accepted neighbourhood shapes (see the module docstring).
 Neighbours = Union[NeighbourIndex, tuple[np.ndarray, np.ndarray], Sequence[np.ndarray]]

@@ -18,15 +18,15 @@ from functools import partial
 
 import numpy as np
 
-from nas_assets.core.bulk_hash import nb101_hashes, wl_signatures
-from nas_assets.core.space import (
+from nas_assets.core.cells.bulk_hash import nb101_hashes, wl_signatures
+from nas_assets.core.cells.space import (
     CUMULATIVE_LABELLED_COUNTS,
     INPUT_LABEL,
     INTERIOR_OPS,
+    LABEL_OPS,
     MAX_EDGES,
     MAX_VERTICES,
     OUTPUT_LABEL,
-    LABEL_OPS,
     PAD_LABEL,
 )
 

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, get_args
 
-from nas_assets.core.space import ArchSpec, InvalidSpecError
+from nas_assets.core.cells.space import ArchSpec, InvalidSpecError
 
 if TYPE_CHECKING:  # pandas only where frames are built: the training process imports this module
     import pandas as pd

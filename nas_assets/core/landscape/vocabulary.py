@@ -1,7 +1,7 @@
 """The footprint's metric vocabulary, once: names (the ``footprints`` table's ``metric`` values),
 formulas, domains, and how a table or figure labels and formats each.
 
-The landscape code checks values against the domains (:func:`nas_assets.core.landscape.footprint_problems`),
+The landscape code checks values against the domains (:func:`nas_assets.core.landscape.metrics.footprint_problems`),
 the report and the Dagster metadata read labels, descriptions and formats from here.
 """
 
@@ -18,7 +18,7 @@ class FootprintMetric:
     """One footprint metric.
 
     Attributes:
-        name: key in the ``footprints`` table and field of :class:`nas_assets.core.landscape.Footprint`.
+        name: key in the ``footprints`` table and field of :class:`nas_assets.core.landscape.metrics.Footprint`.
         label: row name in tables (Unicode allowed).
         description: one sentence saying what the number means and which way is "better".
         definition: the formula in one line (error messages, asset metadata).

@@ -28,11 +28,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from nas_assets.core.cost import NetworkShape
+from nas_assets.core.cells.cost import NetworkShape
+from nas_assets.core.cells.space import ArchSpec
 from nas_assets.core.files import atomic_write
 from nas_assets.core.so2sat import VALIDATION_METRICS
-from nas_assets.core.space import ArchSpec
-from nas_assets.core.surrogate import (
+from nas_assets.core.surrogate.calibration import METHOD as CALIBRATION_METHOD
+from nas_assets.core.surrogate.model import (
     OutOfFold,
     Surrogate,
     SurrogateConfig,
@@ -40,7 +41,6 @@ from nas_assets.core.surrogate import (
     evaluate_surrogate,
     fit_surrogate,
 )
-from nas_assets.core.surrogate_calibration import METHOD as CALIBRATION_METHOD
 
 INDEX = "index.json"
 CV_PREDICTIONS = "cv_predictions.csv"

@@ -2,18 +2,18 @@
 
 Three feature sets, concatenated in the order asked for:
 
-* ``fla``: the 289-bit FLA encoding (:func:`nas_assets.core.encoding.encode_fla_batch`).
+* ``fla``: the 289-bit FLA encoding (:func:`nas_assets.core.cells.encoding.encode_fla_batch`).
 * ``adjacency``: the 36 adjacency-one-hot features
-  (:func:`nas_assets.core.encoding.adjacency_onehot_batch`).
+  (:func:`nas_assets.core.cells.encoding.adjacency_onehot_batch`).
 * ``cost``: 9 analytic descriptors -- log parameters and log FLOPs of the network built from the
-  cell (:func:`nas_assets.core.cost.network_cost_batch`), vertex and edge counts, one count per
+  cell (:func:`nas_assets.core.cells.cost.network_cost_batch`), vertex and edge counts, one count per
   interior op, the depth (longest input->output path, in edges) and the width (in-degree of the
   output). These are invariant under vertex relabelling, which the bit encodings are not, and
   they carry most of what a tree ensemble can learn from ~1,000 points.
 
 Everything is vectorised over padded batches (``matrices`` (N, 7, 7), ``labels`` (N, 7) with -3
 as padding, ``n_vertices`` (N,), output at ``n_vertices - 1``: the layout of
-:class:`nas_assets.core.enumeration.SpaceArrays`); single specs are pruned, validated and padded
+:class:`nas_assets.core.cells.enumeration.SpaceArrays`); single specs are pruned, validated and padded
 first by :func:`specs_to_arrays`.
 """
 
@@ -23,15 +23,15 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from nas_assets.core.cost import CIFAR10_SHAPE, NetworkShape, network_cost_batch
-from nas_assets.core.encoding import (
+from nas_assets.core.cells.cost import CIFAR10_SHAPE, NetworkShape, network_cost_batch
+from nas_assets.core.cells.encoding import (
     ADJ_ONEHOT_DIM,
     FLA_BITS,
     FLA_SLOT_NAMES,
     adjacency_onehot_batch,
     encode_fla_batch,
 )
-from nas_assets.core.space import (
+from nas_assets.core.cells.space import (
     INTERIOR_OPS,
     MAX_VERTICES,
     OP_LABELS,

@@ -1,7 +1,7 @@
 """Footprints of whole landscapes: a sampled one (trained architectures) and a fully known one
 (a surrogate's predictions, or any complete table), built from plain arrays.
 
-:mod:`nas_assets.core.landscape` holds the metric functions; this module decides which inputs
+:mod:`nas_assets.core.landscape.metrics` holds the metric functions; this module decides which inputs
 each kind of landscape has, so the So2Sat and CIFAR-10 columns of the report are computed the
 same way:
 
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from nas_assets.core.footprint_intervals import (
+from nas_assets.core.landscape.intervals import (
     DEFAULT_RESAMPLES,
     Difference,
     Interval,
@@ -30,7 +30,7 @@ from nas_assets.core.footprint_intervals import (
     ratio_interval,
     repeat_resamples,
 )
-from nas_assets.core.landscape import (
+from nas_assets.core.landscape.metrics import (
     KNN_OPTIMA_K,
     Footprint,
     Neighbours,
@@ -61,7 +61,7 @@ class Landscape:
     correlogram: np.ndarray | None = field(default=None, repr=False)
     walk_rho: np.ndarray | None = field(default=None, repr=False)
     details: dict[str, Any] = field(default_factory=dict)
-    #: what the metrics are resampled from (see :mod:`nas_assets.core.footprint_intervals`)
+    #: what the metrics are resampled from (see :mod:`nas_assets.core.landscape.intervals`)
     samples: LandscapeSamples | None = field(default=None, repr=False)
     #: metric -> 95 % interval, filled by :func:`with_intervals`
     intervals: dict[str, Interval] = field(default_factory=dict)

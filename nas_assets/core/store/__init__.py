@@ -402,15 +402,15 @@ def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFram
 
 def read_padded_space(conn: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Hashes and padded (matrices, labels, n_vertices) of every stored cell, in ``arch_index`` order."""
-    from nas_assets.core.space_table import padded_arrays
+    from nas_assets.core.cells.table import padded_arrays
 
     cells = conn.execute("SELECT arch_hash, matrix, ops FROM architectures ORDER BY arch_index").df()
     return cells["arch_hash"].to_numpy(), padded_arrays(cells["matrix"].tolist(), cells["ops"].tolist())
 
 
 def read_neighbour_index(conn: duckdb.DuckDBPyConnection, kind: str, n: int):
-    """Load a stored neighbour index as a :class:`~nas_assets.core.encoding.NeighbourIndex`."""
-    from nas_assets.core.encoding import NeighbourIndex
+    """Load a stored neighbour index as a :class:`~nas_assets.core.cells.encoding.NeighbourIndex`."""
+    from nas_assets.core.cells.encoding import NeighbourIndex
 
     src, dst = (
         conn.execute("SELECT src, dst FROM neighbours WHERE kind = ? ORDER BY src, dst", [kind])

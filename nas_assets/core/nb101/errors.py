@@ -1,7 +1,7 @@
 """The error every NB101 reference-data reader raises for a missing or malformed file.
 
-Shared by :mod:`nas_assets.core.tfrecord` (whose :class:`~nas_assets.core.tfrecord.TFRecordError`
-subclasses it) and :mod:`nas_assets.core.nb101_data`, which re-exports it.
+Shared by :mod:`nas_assets.core.nb101.tfrecord` (whose :class:`~nas_assets.core.nb101.tfrecord.TFRecordError`
+subclasses it) and :mod:`nas_assets.core.nb101.reader`, which re-exports it.
 """
 
 from __future__ import annotations

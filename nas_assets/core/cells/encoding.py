@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
-from nas_assets.core.bulk_hash import mix64, wl_signatures
-from nas_assets.core.enumeration import SpaceArrays
-from nas_assets.core.space import (
+from nas_assets.core.cells.bulk_hash import mix64, wl_signatures
+from nas_assets.core.cells.enumeration import SpaceArrays
+from nas_assets.core.cells.space import (
     CONV1X1,
     CONV3X3,
     INPUT_LABEL,

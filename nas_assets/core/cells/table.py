@@ -7,9 +7,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nas_assets.core.cost import CIFAR10_SHAPE, NetworkShape, network_cost_batch
-from nas_assets.core.encoding import NeighbourIndex
-from nas_assets.core.enumeration import SpaceArrays
+from nas_assets.core.cells.cost import CIFAR10_SHAPE, NetworkShape, network_cost_batch
+from nas_assets.core.cells.encoding import NeighbourIndex
+from nas_assets.core.cells.enumeration import SpaceArrays
 
 
 def architecture_frame(space: SpaceArrays, shape: NetworkShape, fla: NeighbourIndex | None = None) -> pd.DataFrame:
@@ -54,8 +54,8 @@ def build_space_table(
     """Enumerate the space, index FLA neighbours and tabulate; returns timings in seconds too."""
     import time
 
-    from nas_assets.core.encoding import fla_neighbour_index
-    from nas_assets.core.enumeration import enumerate_space
+    from nas_assets.core.cells.encoding import fla_neighbour_index
+    from nas_assets.core.cells.enumeration import enumerate_space
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -76,7 +76,7 @@ def padded_arrays(matrix_strings: Sequence[str], ops_strings: Sequence[str]) -> 
     Returns:
         (N, 7, 7) uint8 matrices, (N, 7) int8 labels (-3 pads), (N,) int8 vertex counts.
     """
-    from nas_assets.core.space import MAX_VERTICES, OP_LABELS, PAD_LABEL
+    from nas_assets.core.cells.space import MAX_VERTICES, OP_LABELS, PAD_LABEL
 
     matrix_strings = np.asarray(matrix_strings, dtype=object)
     n = matrix_strings.size

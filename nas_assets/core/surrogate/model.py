@@ -2,7 +2,7 @@
 
 Usable without Dagster or DuckDB::
 
-    from nas_assets.core.surrogate import fit_surrogate, evaluate_surrogate
+    from nas_assets.core.surrogate.model import fit_surrogate, evaluate_surrogate
     report = evaluate_surrogate(specs, accuracies, n_repeats=2, seed=0)
     model = fit_surrogate(specs, accuracies, data_info={"source": "results_table@v3"})
     mean, std = model.predict_arrays(space.matrices, space.labels, space.n_vertices)
@@ -20,11 +20,11 @@ The member spread is far too narrow to be an error bar (±2 spreads covered ~29 
 held-out errors), so the std the surrogate returns is *calibrated* on out-of-fold residuals:
 :func:`fit_surrogate` refits the ensemble on k folds of its training data (or takes the
 out-of-fold predictions of an evaluation it is given) and fits a scale and a floor such that
-mean ± 2 std covers 95.45 % of the out-of-fold errors (:mod:`nas_assets.core.surrogate_calibration`).
+mean ± 2 std covers 95.45 % of the out-of-fold errors (:mod:`nas_assets.core.surrogate.calibration`).
 ``predict(..., calibrated=False)`` still gives the raw spread.
 
-Features: :mod:`nas_assets.core.surrogate_features`; metrics and splits:
-:mod:`nas_assets.core.surrogate_metrics`; calibration: :mod:`nas_assets.core.surrogate_calibration`
+Features: :mod:`nas_assets.core.surrogate.features`; metrics and splits:
+:mod:`nas_assets.core.surrogate.metrics`; calibration: :mod:`nas_assets.core.surrogate.calibration`
 (all re-exported here).
 """
 
@@ -48,15 +48,15 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from nas_assets.core.cost import CIFAR10_SHAPE, NetworkShape
-from nas_assets.core.surrogate_calibration import (
+from nas_assets.core.cells.cost import CIFAR10_SHAPE, NetworkShape
+from nas_assets.core.surrogate.calibration import (
     Calibration,
     OutOfFold,
     coverage,
     cross_fitted_std,
     fit_calibration,
 )
-from nas_assets.core.surrogate_features import (
+from nas_assets.core.surrogate.features import (
     DEFAULT_FEATURE_SETS,
     FEATURE_SETS,
     check_feature_sets,
@@ -66,7 +66,7 @@ from nas_assets.core.surrogate_features import (
     specs_from_nb101_columns,
     specs_to_arrays,
 )
-from nas_assets.core.surrogate_metrics import (
+from nas_assets.core.surrogate.metrics import (
     METRIC_NAMES,
     SPARSE_RESOLUTION,
     kfold_splits,

@@ -1,7 +1,7 @@
 """Training configurations in the store: which runs belong to one, and which one answers by default.
 
 A configuration (``training_runs.config_key``) is everything that changes what a run measures,
-without the seed (:func:`nas_assets.core.results.config_key`); its runs with different seeds are
+without the seed (:func:`nas_assets.core.store.results.config_key`); its runs with different seeds are
 repeats. Every reader -- the query API, the ``results`` view, the surrogate's training rows, the
 footprint -- uses one configuration, explicit or the main one (the most trained architectures,
 ties to the latest ingested), so two training setups are never averaged as if they were repeats.

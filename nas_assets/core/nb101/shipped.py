@@ -1,6 +1,6 @@
 """The NAS-Bench-101 CIFAR-10 reference shipped with the package: 20,001 cells, 4 budgets.
 
-``core/data/nb101_cifar10_20k.npz`` (source and citation in ``core/data/README.md``) is a
+``core/nb101/data/nb101_cifar10_20k.npz`` (source and citation in ``core/nb101/data/README.md``) is a
 lossless, compact copy of a uniform sample of NB101 (the 20,001 smallest md5 hashes): per cell
 the hash, the pruned cell, the validation accuracy at 4/12/36/108 epochs, the 108-epoch
 training time and the trainable parameters of NB101's CIFAR-10 network. It is read with
@@ -22,10 +22,10 @@ from importlib.resources.abc import Traversable
 import numpy as np
 import pandas as pd
 
-from nas_assets.core.space import MAX_VERTICES
+from nas_assets.core.cells.space import MAX_VERTICES
 
 #: The shipped file (a Traversable: open it with ``.open("rb")``, never assume a path).
-SHIPPED_REFERENCE: Traversable = resources.files("nas_assets.core") / "data" / "nb101_cifar10_20k.npz"
+SHIPPED_REFERENCE: Traversable = resources.files("nas_assets.core.nb101") / "data" / "nb101_cifar10_20k.npz"
 #: How the shipped reference is named in the store, reports and error messages.
 SHIPPED_NAME = "nb101_cifar10_20k (shipped)"
 

@@ -24,10 +24,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from nas_assets.core.cost import CIFAR10_SHAPE
-from nas_assets.core.nb101_shipped import SHIPPED_NAME, shipped_fingerprint
-from nas_assets.core.surrogate import Surrogate, SurrogateConfig, predict_many
-from nas_assets.core.surrogate_artifacts import CV_PREDICTIONS, FittedTarget, Target, fit_target
+from nas_assets.core.cells.cost import CIFAR10_SHAPE
+from nas_assets.core.nb101.shipped import SHIPPED_NAME, shipped_fingerprint
+from nas_assets.core.surrogate.artifacts import CV_PREDICTIONS, FittedTarget, Target, fit_target
+from nas_assets.core.surrogate.model import Surrogate, SurrogateConfig, predict_many
 
 #: Bump when what this module writes changes, so stored landscapes are rebuilt once.
 LANDSCAPE_FORMAT = 2

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from nas_assets.core.files import atomic_writer
-from nas_assets.core.reference_errors import ReferenceDataError, _check_file
+from nas_assets.core.nb101.errors import ReferenceDataError, _check_file
 
 __all__ = ["TFRecordError", "crc32c", "crc32c_many", "masked_crc32c", "read_tfrecord", "write_tfrecord"]
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nas_assets.core.nb101_protocol import NB101_CELLS_PER_STACK, NB101_NUM_STACKS, NB101_STEM_CHANNELS
+from nas_assets.core.cells.space import CONV1X1, CONV3X3, MAX_VERTICES, OP_LABELS, ArchSpec
+from nas_assets.core.nb101.protocol import NB101_CELLS_PER_STACK, NB101_NUM_STACKS, NB101_STEM_CHANNELS
 from nas_assets.core.settings import require_int_at_least
-from nas_assets.core.space import CONV1X1, CONV3X3, MAX_VERTICES, OP_LABELS, ArchSpec
 
 _CONV3 = OP_LABELS[CONV3X3]
 _CONV1 = OP_LABELS[CONV1X1]

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from nas_assets.core.encoding import NeighbourIndex
+from nas_assets.core.cells.encoding import NeighbourIndex
 
 STAGES = ("initial", "walk", "local_search")
 DESIGN_COLUMNS = ["visit", "arch_index", "arch_hash", "stage", "walk_id", "step", "parent_hash", "is_new"]

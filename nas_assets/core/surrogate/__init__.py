@@ -1,0 +1,1 @@
+"""XGBoost surrogates: features, fitting and prediction, held-out metrics, calibration, artifacts."""
