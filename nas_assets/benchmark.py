@@ -81,24 +81,18 @@ class Benchmark:
         Raises:
             LookupError: ``config_key`` names no configuration of the store.
         """
-        from nas_assets.core.store.configurations import in_config, resolve_config
+        from nas_assets.core.store.configurations import resolve_config
+        from nas_assets.core.store.space import space_costs
+        from nas_assets.core.store.training import surrogate_predictions, trained_means
 
         with db.connect(db_path, read_only=True) as conn:
-            arch = conn.execute("SELECT arch_hash, params, flops FROM architectures ORDER BY arch_index").df()
+            arch = space_costs(conn)
             try:
                 chosen, counts = resolve_config(conn, config_key)
             except LookupError as exc:
                 raise LookupError(f"{db_path}: {exc}") from None
-            trained = conn.execute(f"""
-                SELECT arch_hash, epoch, metric, avg(value) AS mean, coalesce(stddev_samp(value), 0) AS std,
-                       count(*) AS repeats
-                FROM (UNPIVOT (SELECT * FROM budget_metrics WHERE {in_config(conn)})
-                      ON {", ".join(METRICS)} INTO NAME metric VALUE value)
-                GROUP BY ALL""", [chosen]).df()
-            tables = db.existing_tables(conn)  # a store from before the surrogate stage lacks the table
-            predicted = (conn.execute("SELECT arch_hash, metric, budget, mean, std FROM surrogate_predictions").df()
-                         if "surrogate_predictions" in tables
-                         else pd.DataFrame(columns=["arch_hash", "metric", "budget", "mean", "std"]))
+            trained = trained_means(conn, chosen, METRICS)
+            predicted = surrogate_predictions(conn)
         return cls(arch, trained, predicted, str(db_path), chosen, counts)
 
     def __len__(self) -> int:

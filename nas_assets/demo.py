@@ -102,15 +102,14 @@ def main() -> int:
     store = resources["store"].path
     from nas_assets.core import store as db
     from nas_assets.core.landscape.reference import tau_per_budget
-    from nas_assets.defs import training_queries as q
+    from nas_assets.core.store import footprint as fq
+    from nas_assets.core.store import training as q
 
     with db.connect(store, read_only=True) as conn:
         summary = q.results_summary(conn)
-        footprints = conn.execute("SELECT landscape, metric, value, ci_low, ci_high FROM footprints "
-                                  "WHERE metric IN ({}) ORDER BY landscape".format(
-                                      ", ".join(f"'{m}'" for m in DEMO_COLUMNS))).df()
-        verdicts = conn.execute("SELECT * FROM footprint_differences ORDER BY metric").df()
-        fitness = conn.execute("SELECT DISTINCT landscape, fitness FROM footprints ORDER BY landscape").fetchall()
+        footprints = fq.stored_footprints(conn, DEMO_COLUMNS)
+        verdicts = fq.stored_differences(conn)
+        fitness = fq.landscape_fitness(conn)
         _, reference = db.read_reference_state(conn)
     print(f"\ndone in {time.perf_counter() - t_start:.0f} s: {summary['architectures']} architectures trained; "
           f"mean val macro accuracy {summary['mean_val_macro_accuracy']}, overall {summary['mean_val_overall_accuracy']}")

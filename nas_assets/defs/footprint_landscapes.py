@@ -35,8 +35,8 @@ from nas_assets.core.landscape.landscapes import (
 )
 from nas_assets.core.landscape.metrics import KNN_OPTIMA_K
 from nas_assets.core.landscape.reference import reference_artifact, tau_per_budget
-from nas_assets.defs import footprint_queries as fq
-from nas_assets.defs import training_queries as q
+from nas_assets.core.store import footprint as fq
+from nas_assets.core.store import training as q
 from nas_assets.report.data import metric_descriptions
 
 SO2SAT_SAMPLE, SO2SAT_FULL = "So2Sat (trained sample)", "So2Sat (surrogate, full space)"
@@ -141,8 +141,7 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
         raise FootprintInputError(f"{store_path}: {exc}") from None
     if config_key is None:
         raise FootprintInputError(f"no trained architectures in {store_path}; train partitions first")
-    seeds = conn.execute(f"SELECT count(DISTINCT seed) FROM training_runs WHERE {q.in_config(conn)}",
-                         [config_key]).fetchall()[0][0]
+    seeds = q.seed_count(conn, config_key)
     budgets, hashes, by_budget = fq.sampled_fitness(conn, config_key, config.metric)
     if not budgets:
         raise FootprintInputError(f"{config.metric} is not recorded for configuration {config_key} in {store_path} "
@@ -152,8 +151,7 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
         budget, c_budget, match_note = match_budgets(budgets, c_budgets, config.budget, config.cifar10_budget)
     except ValueError as exc:
         raise FootprintInputError(str(exc)) from None
-    protocol = conn.execute(f"SELECT any_value(protocol) FROM training_runs WHERE {q.in_config(conn)}",
-                            [config_key]).fetchall()[0][0] if "protocol" in _columns(conn, "training_runs") else None
+    protocol = q.config_protocol(conn, config_key)
     label = _label("So2Sat", config.metric, budget)
     labels: dict[str, str] = {}
     notes = [f"database: {store_path}", match_note]
@@ -283,11 +281,6 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
     return Comparison(landscapes, labels, notes, pd.DataFrame(table1).T, config_key, budget, c_budget,
                       (best, float(fitness[order[-1]])), (median, float(fitness[order[len(order) // 2]])),
                       per_class, protocol or "snapshot", verdicts, descriptions)
-
-
-def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                                       [table]).fetchall()}
 
 
 def _reference_quality_note(conn: duckdb.DuckDBPyConnection) -> str:

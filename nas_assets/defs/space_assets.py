@@ -14,6 +14,7 @@ from nas_assets.core import store as db
 from nas_assets.core.cells.sampling import sample_design
 from nas_assets.core.cells.space import SPACE_SIZE
 from nas_assets.core.cells.table import build_space_table
+from nas_assets.core.store import space as space_sql
 from nas_assets.defs.config import ArchitectureSpaceConfig, DesignSettings
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import StoreResource
@@ -91,9 +92,7 @@ def sampled_architectures(
     """The design of experiment: a seeded uniform sample, Hamming-1 random walks and local search, with provenance."""
     design_config = config.design()
     with store.connect() as conn:
-        hashes = np.asarray(
-            conn.execute("SELECT arch_hash FROM architectures ORDER BY arch_index").fetchnumpy()["arch_hash"]
-        )
+        hashes = space_sql.space_hashes(conn)
         if hashes.size == 0:
             raise RuntimeError(f"{store.path}: architectures table is empty; materialize architecture_space first.")
         fla = db.read_neighbour_index(conn, "fla", hashes.size)

@@ -4,7 +4,7 @@
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
 from nas_assets.core.cells.space import CUMULATIVE_UNIQUE_COUNTS, SPACE_SIZE
-from nas_assets.core.store import scalar
+from nas_assets.core.store import space as space_sql
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import StoreResource
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures
@@ -13,13 +13,11 @@ from nas_assets.defs.space_assets import architecture_space, sampled_architectur
 @asset_check(asset=architecture_space, description=f"Exactly {SPACE_SIZE:,} architectures, with NB101's count per vertex number.")
 def space_has_exact_counts(store: StoreResource) -> AssetCheckResult:
     with store.connect(read_only=True) as conn:
-        total = scalar(conn, "SELECT count(*) FROM architectures")
-        per_v = dict(conn.execute("SELECT n_vertices, count(*) FROM architectures GROUP BY 1").fetchall())
+        total, got = space_sql.space_counts(conn)
     cumulative, expected = 0, {}
     for v in sorted(CUMULATIVE_UNIQUE_COUNTS):
         expected[v] = CUMULATIVE_UNIQUE_COUNTS[v] - cumulative
         cumulative = CUMULATIVE_UNIQUE_COUNTS[v]
-    got = {int(k): int(c) for k, c in per_v.items()}
     return AssetCheckResult(
         passed=bool(total == SPACE_SIZE and got == expected),
         metadata={"total": int(total), "per_vertex": str(got), "expected_per_vertex": str(expected)},
@@ -29,15 +27,14 @@ def space_has_exact_counts(store: StoreResource) -> AssetCheckResult:
 @asset_check(asset=architecture_space, description="No architecture hash appears twice.")
 def space_hashes_unique(store: StoreResource) -> AssetCheckResult:
     with store.connect(read_only=True) as conn:
-        dupes = scalar(conn, "SELECT count(*) FROM (SELECT arch_hash FROM architectures GROUP BY 1 HAVING count(*) > 1)")
+        dupes = space_sql.duplicated_hashes(conn)
     return AssetCheckResult(passed=dupes == 0, metadata={"duplicated_hashes": int(dupes)})
 
 
 @asset_check(asset=sampled_architectures, description="Every sampled hash exists in the architecture space.")
 def sampled_hashes_in_space(store: StoreResource) -> AssetCheckResult:
     with store.connect(read_only=True) as conn:
-        unknown = scalar(conn, "SELECT count(*) FROM sampled_architectures s ANTI JOIN architectures a USING (arch_hash)")
-        n = scalar(conn, "SELECT count(*) FROM sampled_architectures")
+        n, unknown = space_sql.design_visits(conn)
     return AssetCheckResult(passed=unknown == 0 and n > 0, metadata={"unknown_hashes": int(unknown), "visits": int(n)})
 
 
@@ -47,7 +44,7 @@ def sampled_hashes_in_space(store: StoreResource) -> AssetCheckResult:
 )
 def partitions_match_design(context: AssetCheckExecutionContext, store: StoreResource) -> AssetCheckResult:
     with store.connect(read_only=True) as conn:
-        design = {r[0] for r in conn.execute("SELECT DISTINCT arch_hash FROM sampled_architectures").fetchall()}
+        design = space_sql.design_hashes(conn)
     partitions = set(context.instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name))
     return AssetCheckResult(
         passed=design == partitions,

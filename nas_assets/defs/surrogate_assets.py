@@ -20,6 +20,7 @@ from dagster import (
 
 from nas_assets.core import store as db
 from nas_assets.core.cells.cost import SO2SAT_SHAPE, NetworkShape
+from nas_assets.core.store import training as q
 from nas_assets.core.surrogate.artifacts import (
     INDEX,
     fit_target,
@@ -29,7 +30,6 @@ from nas_assets.core.surrogate.artifacts import (
     write_index,
 )
 from nas_assets.core.surrogate.model import SurrogateConfig, predict_many
-from nas_assets.defs import training_queries as q
 from nas_assets.defs.config import SurrogateModelConfig
 from nas_assets.defs.resources import ArtifactsResource, StoreResource
 from nas_assets.defs.space_assets import architecture_space
@@ -90,9 +90,7 @@ def surrogate_model(
         if config_key is None:
             raise Failure(description=f"no trained architectures in {store.path}; train partitions first",
                           allow_retries=False)
-        budgets = [r[0] for r in conn.execute(
-            f"SELECT DISTINCT epoch FROM budget_metrics WHERE {q.in_config(conn)} ORDER BY epoch",
-            [config_key]).fetchall()]
+        budgets = q.config_budgets(conn, config_key)
         try:
             targets = parse_targets(config.targets, budgets)
         except ValueError as exc:

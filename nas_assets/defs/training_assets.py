@@ -18,8 +18,9 @@ from pydantic import Field
 
 from nas_assets.core import store as db
 from nas_assets.core.cells.space import ArchSpec
+from nas_assets.core.store import space as space_sql
+from nas_assets.core.store import training as q
 from nas_assets.core.store.results import ResultError, load_result, result_frames
-from nas_assets.defs import training_queries as q
 from nas_assets.defs.launchers import TrainingJob, TrainingLauncher
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import So2SatDataResource, StoreResource, TrainingSetupResource
@@ -91,10 +92,10 @@ def trained_architecture(
     """One architecture trained on So2Sat (a SLURM job or a local process); its metrics upserted into DuckDB."""
     arch_hash = context.partition_key
     with store.connect(read_only=True) as conn:
-        row = conn.execute("SELECT matrix, ops FROM architectures WHERE arch_hash = ?", [arch_hash]).fetchall()
-    if not row:
+        cell = space_sql.cell_strings(conn, arch_hash)
+    if cell is None:
         raise Failure(description=f"{arch_hash}: not in the architectures table of {store.path}", allow_retries=False)
-    spec = ArchSpec.from_strings(*row[0])
+    spec = ArchSpec.from_strings(*cell)
     out_dir = training.out_dir(data)
     result_path = out_dir / f"{arch_hash}.json"
     job = TrainingJob(
@@ -147,7 +148,7 @@ def results_table(store: StoreResource) -> MaterializeResult:
     with store.connect() as conn:
         conn.execute(q.RESULTS_VIEW)
         summary = q.results_summary(conn)
-        preview = conn.execute("SELECT * FROM results ORDER BY val_macro_accuracy DESC LIMIT 10").df()
+        preview = q.top_results(conn, 10)
     return MaterializeResult(
         metadata={
             "dagster/row_count": summary["architectures"],

@@ -34,12 +34,13 @@ def resolve_arch(text: str, store: str | None = None) -> ArchSpec:
         raise InvalidSpecError(f"--arch {text!r}: expected a 32-hex NB101 hash or MATRIX:OPS")
     if store:
         from nas_assets.core import store as db
+        from nas_assets.core.store.space import cell_strings
 
         with db.connect(store, read_only=True) as conn:
-            rows = conn.execute("SELECT matrix, ops FROM architectures WHERE arch_hash = ?", [text]).fetchall()
-        if not rows:
+            cell = cell_strings(conn, text)
+        if cell is None:
             raise ArchNotFound(f"--arch {text}: not in the architectures table of {store}")
-        return ArchSpec.from_strings(*rows[0])
+        return ArchSpec.from_strings(*cell)
     from nas_assets.core.cells.enumeration import enumerate_space
 
     space = enumerate_space()
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from nas_assets.core.settings import SettingError
     from nas_assets.train.config import TrainConfig
-    from nas_assets.train.data import So2SatLayoutError, find_splits
+    from nas_assets.train.data import find_splits
     from nas_assets.train.placement import check_placement
 
     def fail(message: str) -> int:

@@ -17,7 +17,7 @@ import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import duckdb
 import numpy as np
@@ -270,7 +270,7 @@ def config_key_sql(conn: duckdb.DuckDBPyConnection, alias: str = "r") -> str:
     return f"coalesce({alias}.config_key, {alias}.run_key)" if have else f"{alias}.run_key"
 
 
-def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> object:
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> Any:
     """First value of a query's first row (None if no row).
 
     Uses ``fetchall``: DuckDB 2 streams results, and a ``fetchone`` leaves the result open,

@@ -1,11 +1,11 @@
-"""SQL of the training stage: the ``results`` view, per-partition checks, summaries."""
+"""SQL of the training stage: the ``results`` view, per-partition checks, summaries, trained values."""
 
 from __future__ import annotations
 
 import duckdb
 
 from nas_assets.core.so2sat import VALIDATION_METRICS
-from nas_assets.core.store import scalar
+from nas_assets.core.store import existing_tables, scalar
 from nas_assets.core.store.configurations import (  # noqa: F401
     configurations,
     in_config,
@@ -105,3 +105,51 @@ def trained_values(conn: duckdb.DuckDBPyConnection, config_key: str, metric: str
         FROM budget_metrics b JOIN architectures a USING (arch_hash)
         WHERE {in_config(conn, "b.")} AND b.epoch = ? AND b.{metric} IS NOT NULL
         GROUP BY b.arch_hash ORDER BY b.arch_hash""", [config_key, epoch]).df()
+
+
+def top_results(conn: duckdb.DuckDBPyConnection, k: int):
+    """The ``k`` best rows of the ``results`` view by validation macro accuracy (DataFrame)."""
+    return conn.execute("SELECT * FROM results ORDER BY val_macro_accuracy DESC LIMIT ?", [k]).df()
+
+
+def seed_count(conn: duckdb.DuckDBPyConnection, config_key: str) -> int:
+    """Distinct seeds trained in one configuration."""
+    return int(conn.execute(f"SELECT count(DISTINCT seed) FROM training_runs WHERE {in_config(conn)}",
+                            [config_key]).fetchall()[0][0])
+
+
+def config_protocol(conn: duckdb.DuckDBPyConnection, config_key: str) -> str | None:
+    """The budget protocol of a configuration's runs (None: ingested before protocols were recorded)."""
+    columns = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
+                                          "WHERE table_name = 'training_runs'").fetchall()}
+    if "protocol" not in columns:
+        return None
+    return conn.execute(f"SELECT any_value(protocol) FROM training_runs WHERE {in_config(conn)}",
+                        [config_key]).fetchall()[0][0]
+
+
+def config_budgets(conn: duckdb.DuckDBPyConnection, config_key: str) -> list[int]:
+    """The epochs a configuration recorded metrics at, ascending."""
+    return [int(r[0]) for r in conn.execute(
+        f"SELECT DISTINCT epoch FROM budget_metrics WHERE {in_config(conn)} ORDER BY epoch", [config_key]).fetchall()]
+
+
+def trained_means(conn: duckdb.DuckDBPyConnection, config_key: str, metrics: tuple[str, ...]):
+    """Per cell, budget and metric of one configuration: mean and sample std over its seeds, and
+    how many runs (DataFrame ``arch_hash, epoch, metric, mean, std, repeats``)."""
+    return conn.execute(f"""
+        SELECT arch_hash, epoch, metric, avg(value) AS mean, coalesce(stddev_samp(value), 0) AS std,
+               count(*) AS repeats
+        FROM (UNPIVOT (SELECT * FROM budget_metrics WHERE {in_config(conn)})
+              ON {", ".join(metrics)} INTO NAME metric VALUE value)
+        GROUP BY ALL""", [config_key]).df()
+
+
+def surrogate_predictions(conn: duckdb.DuckDBPyConnection):
+    """Every stored prediction (``arch_hash, metric, budget, mean, std``); empty in a store from
+    before the surrogate stage."""
+    import pandas as pd
+
+    if "surrogate_predictions" not in existing_tables(conn):
+        return pd.DataFrame(columns=["arch_hash", "metric", "budget", "mean", "std"])
+    return conn.execute("SELECT arch_hash, metric, budget, mean, std FROM surrogate_predictions").df()

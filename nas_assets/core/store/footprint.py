@@ -1,4 +1,4 @@
-"""SQL of the footprint stage: each landscape's fitness as arrays, aligned the way core.landscape wants."""
+"""SQL of the footprint stage: each landscape's fitness as arrays, aligned the way core.landscape.metrics wants."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from nas_assets.core.so2sat import CLASS_NAMES
-from nas_assets.defs.training_queries import in_config
+from nas_assets.core.store.configurations import in_config
 
 
 def _pivot(long: pd.DataFrame, value: str) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -152,3 +152,19 @@ def measured_everywhere(conn: duckdb.DuckDBPyConnection, column: str) -> tuple[l
         part = long[long["budget"] == b]
         out[k, part["arch_index"].to_numpy()] = part["value"].to_numpy()
     return budgets, out
+
+
+def stored_footprints(conn: duckdb.DuckDBPyConnection, metrics: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """Rows of the ``footprints`` table for these metrics (``landscape, metric, value, ci_low, ci_high``)."""
+    return conn.execute("SELECT landscape, metric, value, ci_low, ci_high FROM footprints "
+                        "WHERE list_contains(?, metric) ORDER BY landscape", [list(metrics)]).df()
+
+
+def stored_differences(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The ``footprint_differences`` table (paired verdicts), by metric."""
+    return conn.execute("SELECT * FROM footprint_differences ORDER BY metric").df()
+
+
+def landscape_fitness(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(landscape, fitness label) of every stored footprint."""
+    return conn.execute("SELECT DISTINCT landscape, fitness FROM footprints ORDER BY landscape").fetchall()
