@@ -186,5 +186,5 @@ class Benchmark:
         if order.size == 0:
             raise LookupError(f"{self.path or 'benchmark'}: {_NOTHING_YET[source].format(metric=metric, budget=budget)}")
         return pd.DataFrame({"arch_hash": self._hashes[order], "value": values[order], "source": kind[order],
-                             "config_key": np.where(kind[order] == "trained", self.config_key, None),
+                             "config_key": [self.config_key if k == "trained" else None for k in kind[order]],
                              "params": self._params[order], "budget": budget, "metric": metric})

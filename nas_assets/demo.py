@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from dagster._utils.warnings import PreviewWarning
 
 from nas_assets.defs.definitions import ASSETS, CHECKS, defs
-from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
+from nas_assets.defs.partitions import ARCHITECTURE_PARTITION_SET
 
 #: Footprint columns the demo prints (table `footprints` has them all), with short headers.
 DEMO_COLUMNS = {"n_architectures": "cells", "mean_fitness": "mean", "fitness_std": "std",
@@ -31,7 +32,7 @@ DEMO_COLUMNS = {"n_architectures": "cells", "mean_fitness": "mean", "fitness_std
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _run(instance: DagsterInstance, resources: dict, selection: list[str], partition_key: str | None = None) -> float:
+def _run(instance: DagsterInstance, resources: Mapping[str, Any], selection: list[str], partition_key: str | None = None) -> float:
     t0 = time.perf_counter()
     result = materialize([*ASSETS, *CHECKS], instance=instance, resources=resources, selection=selection,
                          partition_key=partition_key, raise_on_error=True, run_config=QUIET)
@@ -55,7 +56,7 @@ def _number(metric: str, value: float) -> str:
 
 def footprint_table_text(long: pd.DataFrame) -> pd.DataFrame:
     """``value [low, high]`` per landscape (rows) and demo column, from ``footprints`` rows."""
-    cells = {}
+    cells: dict[str, dict[str, str]] = {}
     for r in long.itertuples(index=False):
         text = _number(r.metric, r.value)
         if text != "n/a" and not pd.isna(r.ci_low):
@@ -78,14 +79,14 @@ def main() -> int:
     # Dagster flags the Pipes API it uses for progress as "preview" on every run; not for users
     warnings.filterwarnings("ignore", category=PreviewWarning)
     instance = DagsterInstance.get()
-    resources = defs.resources
+    resources: Mapping[str, Any] = defs.resources or {}
     t_start = time.perf_counter()
     print("1/7 architecture space + sampled design ...", flush=True)
     seconds = _run(instance, resources, ["architecture_space", "sampled_architectures"])
     print(f"    {seconds:.1f} s", flush=True)
     print("2/7 So2Sat-format dataset + cache ...", flush=True)
     print(f"    {_run(instance, resources, ['so2sat_dataset']):.1f} s", flush=True)
-    keys = instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name)
+    keys = instance.get_dynamic_partitions(ARCHITECTURE_PARTITION_SET)
     done = instance.get_materialized_partitions(AssetKey("trained_architecture"))
     print(f"3/7 training {len(keys)} architectures ({len(set(keys) & done)} already trained) ...", flush=True)
     for i, key in enumerate(keys, 1):

@@ -11,7 +11,7 @@ import numpy as np
 
 
 def _frozen(values: list[float] | list[int], dtype: type) -> np.ndarray:
-    array = np.array(values, dtype=dtype)
+    array: np.ndarray = np.array(values, dtype=dtype)
     array.flags.writeable = False
     return array
 

@@ -16,7 +16,7 @@ from nas_assets.core.cells.space import SPACE_SIZE
 from nas_assets.core.cells.table import build_space_table
 from nas_assets.core.store import space as space_sql
 from nas_assets.defs.config import ArchitectureSpaceConfig, DesignSettings
-from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
+from nas_assets.defs.partitions import ARCHITECTURE_PARTITION_SET
 from nas_assets.defs.resources import StoreResource
 
 #: Bump when what architecture_space writes changes, so stored spaces are recomputed.
@@ -108,13 +108,13 @@ def sampled_architectures(
         db.set_meta(conn, "design", {"preset": config.preset, **asdict(design_config),
                                      "prefer_cifar10_measured": config.prefers_cifar10_measured()})
     keys = list(dict.fromkeys(design["arch_hash"]))
-    existing = set(context.instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name))
+    existing = set(context.instance.get_dynamic_partitions(ARCHITECTURE_PARTITION_SET))
     to_add = [k for k in keys if k not in existing]
     stale = sorted(existing - set(keys))
     if to_add:
-        context.instance.add_dynamic_partitions(ARCHITECTURE_PARTITIONS.name, to_add)
+        context.instance.add_dynamic_partitions(ARCHITECTURE_PARTITION_SET, to_add)
     for key in stale:  # keep the partition set equal to the current design
-        context.instance.delete_dynamic_partition(ARCHITECTURE_PARTITIONS.name, key)
+        context.instance.delete_dynamic_partition(ARCHITECTURE_PARTITION_SET, key)
     stages = design.groupby("stage")["is_new"].agg(["size", "sum"])
     return MaterializeResult(
         metadata={

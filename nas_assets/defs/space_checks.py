@@ -5,7 +5,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 
 from nas_assets.core.cells.space import CUMULATIVE_UNIQUE_COUNTS, SPACE_SIZE
 from nas_assets.core.store import space as space_sql
-from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
+from nas_assets.defs.partitions import ARCHITECTURE_PARTITION_SET
 from nas_assets.defs.resources import StoreResource
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures
 
@@ -45,7 +45,7 @@ def sampled_hashes_in_space(store: StoreResource) -> AssetCheckResult:
 def partitions_match_design(context: AssetCheckExecutionContext, store: StoreResource) -> AssetCheckResult:
     with store.connect(read_only=True) as conn:
         design = space_sql.design_hashes(conn)
-    partitions = set(context.instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name))
+    partitions = set(context.instance.get_dynamic_partitions(ARCHITECTURE_PARTITION_SET))
     return AssetCheckResult(
         passed=design == partitions,
         severity=AssetCheckSeverity.ERROR,

@@ -165,7 +165,9 @@ def _interval_map(report: ReportData) -> dict[tuple[str, str], tuple[float, floa
 
 def _verdict_rows(report: ReportData) -> list[tuple[str, str, str, str, str, str]]:
     """(metric label, a, b, difference, interval, verdict) per metric of the paired comparison."""
-    rows = []
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    if report.verdicts is None:
+        return rows
     for r in report.verdicts.itertuples(index=False):
         if r.metric not in METRICS:
             continue
@@ -187,6 +189,8 @@ def verdict_markdown(report: ReportData) -> str:
 
 
 def _verdict_table_html(report: ReportData) -> str:
+    if report.verdicts is None:
+        return ""
     a, b = report.verdicts.attrs.get("a", "a"), report.verdicts.attrs.get("b", "b")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in ("metric", a, b, "difference", "95 % interval", "verdict"))
     body = []
@@ -343,3 +347,9 @@ def write_report(report: ReportData, out_dir: Path, *, basename: str = "footprin
     atomic_write(html_path, _render_html(report, pngs, colors).encode("utf-8"))
     written["html"] = html_path
     return written
+
+
+def markdown_images(paths: dict[str, Path]) -> str:
+    """The report's figures as Markdown with inline PNGs (the Dagster UI's metadata)."""
+    return "\n\n".join(f"**{name}**\n\n![{name}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
+                         for name, p in paths.items() if name != "html")

@@ -11,7 +11,7 @@ from dagster import AssetCheckSeverity, instance_for_test, materialize
 from nas_assets.core import store as db
 from nas_assets.core.landscape.metrics import count_local_optima
 from nas_assets.defs.footprint_assets import footprint_report
-from nas_assets.defs.footprint_landscapes import (
+from nas_assets.report.comparison import (
     CIFAR_DESIGN,
     CIFAR_FULL,
     CIFAR_MEASURED,

@@ -9,7 +9,7 @@ import pytest
 from dagster import instance_for_test, materialize
 
 from nas_assets.defs.definitions import ASSETS, CHECKS
-from nas_assets.defs.footprint_landscapes import CIFAR_DESIGN, CIFAR_FULL, SO2SAT_FULL, SO2SAT_SAMPLE
+from nas_assets.report.comparison import CIFAR_DESIGN, CIFAR_FULL, SO2SAT_FULL, SO2SAT_SAMPLE
 from nas_assets.defs.launchers import LocalLauncher
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import (

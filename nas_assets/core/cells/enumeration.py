@@ -111,7 +111,7 @@ def full_dag_matrices(n: int) -> np.ndarray:
     xs, ys, bits = _edge_bit_positions(n)
     mats = np.zeros((masks.size, n, n), dtype=np.uint8)
     mats[:, xs, ys] = (masks[:, None] >> bits.astype(np.uint32)) & 1
-    ok = mats[:, : n - 1, :].any(axis=2).all(axis=1) & mats[:, :, 1:].any(axis=1).all(axis=1)
+    ok = np.all(mats[:, : n - 1, :].any(axis=2), axis=1) & np.all(mats[:, :, 1:].any(axis=1), axis=1)
     return mats[ok]
 
 

@@ -134,8 +134,8 @@ def sample_design(hashes: np.ndarray, neighbours: NeighbourIndex, config: Design
         added += 1
 
     idx = np.array([v[0] for v in visits], dtype=np.int64)
-    parent = np.array([v[4] for v in visits], dtype=np.int64)
-    walk = np.array([v[2] for v in visits], dtype=np.int64)
+    parents = np.array([v[4] for v in visits], dtype=np.int64)
+    walks = np.array([v[2] for v in visits], dtype=np.int64)
     first_seen = np.zeros(len(visits), dtype=bool)
     _, first = np.unique(idx, return_index=True)
     first_seen[first] = True
@@ -145,11 +145,9 @@ def sample_design(hashes: np.ndarray, neighbours: NeighbourIndex, config: Design
             "arch_index": idx,
             "arch_hash": hashes[idx].astype(str),
             "stage": [v[1] for v in visits],
-            "walk_id": pd.array([int(w) if w >= 0 else None for w in walk], dtype="Int64"),
+            "walk_id": pd.array([int(w) if w >= 0 else None for w in walks], dtype="Int64"),
             "step": np.array([v[3] for v in visits], dtype=np.int64),
-            "parent_hash": pd.Series(
-                np.where(parent >= 0, hashes[np.maximum(parent, 0)].astype(str), None), dtype=object
-            ),
+            "parent_hash": pd.Series(hashes[np.maximum(parents, 0)].astype(object), dtype=object).where(parents >= 0, None),
             "is_new": first_seen,
         },
         columns=DESIGN_COLUMNS,

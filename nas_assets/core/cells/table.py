@@ -78,14 +78,14 @@ def padded_arrays(matrix_strings: Sequence[str], ops_strings: Sequence[str]) -> 
     """
     from nas_assets.core.cells.space import MAX_VERTICES, OP_LABELS, PAD_LABEL
 
-    matrix_strings = np.asarray(matrix_strings, dtype=object)
-    n = matrix_strings.size
-    lengths = np.fromiter((len(m) for m in matrix_strings), dtype=np.int64, count=n)
+    matrix_array = np.asarray(matrix_strings, dtype=object)
+    n = matrix_array.size
+    lengths = np.fromiter((len(m) for m in matrix_array), dtype=np.int64, count=n)
     n_vertices = np.rint(np.sqrt(lengths)).astype(np.int8)
     matrices = np.zeros((n, MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
     for v in np.unique(n_vertices):
         sel = np.flatnonzero(n_vertices == v)
-        blob = "".join(matrix_strings[sel]).encode()
+        blob = "".join(matrix_array[sel]).encode()
         bits = (np.frombuffer(blob, dtype=np.uint8) - ord("0")).reshape(sel.size, v, v)
         matrices[sel, :v, :v] = bits
     labels = np.full((n, MAX_VERTICES), PAD_LABEL, dtype=np.int8)

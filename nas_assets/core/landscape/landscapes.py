@@ -184,7 +184,7 @@ def full_landscape(
                    local_optima_estimate=estimate)
     fp = replace(fp, optimal_plateaus=count_optimal_plateaus(f, neighbours))
     corr, rho = _walk_stats(list(walks_fitness), max_lag)
-    details = {"estimate_over_exact": float(estimate["n_hat"] / exact) if exact else float("nan"),
+    details: dict[str, Any] = {"estimate_over_exact": float(estimate["n_hat"] / exact) if exact else float("nan"),
                "estimator_searches": int(estimate.get("n_searches", 0)), "estimator_repeats": estimator_repeats}
     member_optima = None
     if member_fitness is not None and len(member_fitness):
@@ -230,10 +230,9 @@ def with_intervals(landscapes: Sequence[Landscape], n_resamples: int = DEFAULT_R
 
     ``full_space_cell_resamples``: resamples of the cell metrics of full landscapes (None: ``n_resamples``).
     """
-    have = [ls for ls in landscapes if ls.samples is not None]
-    samples = [replace(ls.samples, cell_resamples=full_space_cell_resamples) if ls.kind == "full" else ls.samples
-               for ls in have]
-    for ls, found in zip(have, intervals_many(samples, n_resamples, seed)):
+    have = [(ls, ls.samples) for ls in landscapes if ls.samples is not None]
+    samples = [replace(s, cell_resamples=full_space_cell_resamples) if ls.kind == "full" else s for ls, s in have]
+    for (ls, _), found in zip(have, intervals_many(samples, n_resamples, seed)):
         ls.intervals.update(found)
 
 

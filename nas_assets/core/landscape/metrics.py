@@ -726,8 +726,8 @@ def footprint(
     if local_optima is not None:
         values["local_optima"] = int(local_optima)
     if isinstance(local_optima_estimate, Mapping):
-        local_optima_estimate = local_optima_estimate["n_hat"]
-    if local_optima_estimate is not None:
+        values["local_optima_estimate"] = float(local_optima_estimate["n_hat"])
+    elif local_optima_estimate is not None:
         values["local_optima_estimate"] = float(local_optima_estimate)
     if fitness_by_budget is not None:
         a = _budget_matrix(fitness_by_budget)

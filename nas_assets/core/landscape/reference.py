@@ -144,7 +144,7 @@ def fit_reference_surrogates(
 def _quality(fitted: FittedTarget) -> dict[str, Any]:
     evaluation = fitted.evaluation
     pooled = evaluation.get("pooled", {})
-    out = {"n_train": int(evaluation.get("n_train", len(fitted.cv_predictions))),
+    out: dict[str, Any] = {"n_train": int(evaluation.get("n_train", len(fitted.cv_predictions))),
            **{k: float(pooled[k]) for k in ("kendall_tau", "spearman_rho", "r2", "rmse") if k in pooled}}
     calibration = evaluation.get("calibration") or fitted.surrogate.manifest.get("calibration")
     if isinstance(calibration, dict):

@@ -280,7 +280,7 @@ def _final_metrics(messages: Sequence[bytes]) -> np.ndarray:
     lengths = np.fromiter(map(len, messages), dtype=np.int64, count=n)
     for length in np.unique(lengths):
         rows = np.flatnonzero(lengths == length)
-        blob = b"".join([messages[i] for i in rows])
+        blob = b"".join([messages[int(i)] for i in rows])
         block = np.frombuffer(blob, dtype=np.uint8).reshape(rows.size, int(length))
         pending = np.arange(rows.size)
         while pending.size:

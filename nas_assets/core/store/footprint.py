@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -154,7 +156,7 @@ def measured_everywhere(conn: duckdb.DuckDBPyConnection, column: str) -> tuple[l
     return budgets, out
 
 
-def stored_footprints(conn: duckdb.DuckDBPyConnection, metrics: tuple[str, ...] | list[str]) -> pd.DataFrame:
+def stored_footprints(conn: duckdb.DuckDBPyConnection, metrics: Iterable[str]) -> pd.DataFrame:
     """Rows of the ``footprints`` table for these metrics (``landscape, metric, value, ci_low, ci_high``)."""
     return conn.execute("SELECT landscape, metric, value, ci_low, ci_high FROM footprints "
                         "WHERE list_contains(?, metric) ORDER BY landscape", [list(metrics)]).df()

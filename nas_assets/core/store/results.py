@@ -113,7 +113,7 @@ def _check_split(split: dict, path: Path | str, where: str, num_classes: int) ->
     per_class = split.get("per_class_accuracy")
     _require(isinstance(per_class, list) and len(per_class) == num_classes, path,
              f"{where}.per_class_accuracy must list {num_classes} values, got {None if per_class is None else len(per_class)}")
-    for k, v in enumerate(per_class):
+    for k, v in enumerate(per_class or []):
         _check_metric(v, path, f"{where}.per_class_accuracy[{k}]", allow_null=True)
         _require(v is None or 0.0 <= v <= 1.0, path, f"{where}.per_class_accuracy[{k}] = {v} is outside [0, 1]")
     _require(isinstance(split.get("n_samples"), int) and split["n_samples"] > 0, path, f"{where}.n_samples must be a positive integer")
@@ -147,13 +147,14 @@ def validate_result(record: Any, path: str | Path = "<record>") -> None:
     _require(protocol_of(record) in PROTOCOLS, path,
              f"config.protocol {config.get('protocol')!r} unknown (expected one of {list(PROTOCOLS)})")
     budgets = config.get("budgets")
-    _require(isinstance(budgets, list) and budgets and all(isinstance(b, int) for b in budgets), path,
+    _require(isinstance(budgets, list) and bool(budgets) and all(isinstance(b, int) for b in budgets), path,
              "config.budgets must be a non-empty list of epochs")
     rows = record.get("budgets")
     _require(isinstance(rows, list), path, "budgets must be a list of per-budget records")
     epochs = [r.get("epoch") for r in rows if isinstance(r, dict)]
-    _require(sorted(epochs) == sorted(budgets), path,
-             f"budgets recorded for epochs {sorted(e for e in epochs if e is not None)}, expected exactly {sorted(budgets)} (partial run?)")
+    recorded = sorted(e for e in epochs if isinstance(e, int))
+    _require(len(recorded) == len(epochs) and recorded == sorted(budgets), path,
+             f"budgets recorded for epochs {recorded}, expected exactly {sorted(budgets)} (partial run?)")
     for r in rows:
         where = f"budgets[epoch={r['epoch']}]"
         _check_split(r.get("train"), path, f"{where}.train", num_classes)

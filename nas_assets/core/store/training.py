@@ -134,7 +134,7 @@ def config_budgets(conn: duckdb.DuckDBPyConnection, config_key: str) -> list[int
         f"SELECT DISTINCT epoch FROM budget_metrics WHERE {in_config(conn)} ORDER BY epoch", [config_key]).fetchall()]
 
 
-def trained_means(conn: duckdb.DuckDBPyConnection, config_key: str, metrics: tuple[str, ...]):
+def trained_means(conn: duckdb.DuckDBPyConnection, config_key: str | None, metrics: tuple[str, ...]):
     """Per cell, budget and metric of one configuration: mean and sample std over its seeds, and
     how many runs (DataFrame ``arch_hash, epoch, metric, mean, std, repeats``)."""
     return conn.execute(f"""

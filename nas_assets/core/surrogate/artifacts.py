@@ -240,3 +240,18 @@ def load_current(models_dir: str | os.PathLike, nthread: int | None = None) -> t
 def index_version(index: dict[str, Any]) -> str:
     """One string that changes whenever any target's artifact changes."""
     return ",".join(sorted(f"{t['name']}={t['version']}" for t in index["targets"]))
+
+
+def cv_scatter(models_dir: str | os.PathLike, target: str) -> dict[str, Any] | None:
+    """The current surrogate of ``target``: its out-of-fold predictions against the measured values
+    and its pooled quality, for a scatter plot; None when there is no such surrogate."""
+    try:
+        entry = next(t for t in read_index(models_dir)["targets"] if t["name"] == target)
+    except (FileNotFoundError, ValueError, StopIteration):
+        return None
+    directory = Path(models_dir) / entry["directory"]
+    cv = pd.read_csv(directory / CV_PREDICTIONS)
+    pooled = json.loads((directory / "manifest.json").read_text())["metrics"].get("pooled", {})
+    quality = {k: pooled[k] for k in ("kendall_tau", "spearman_rho", "r2", "rmse") if k in pooled}
+    return {"measured": cv["measured"].to_numpy(), "predicted": cv["predicted_r0"].to_numpy(),
+            "label": f"{target} (out-of-fold)", **quality, "n": len(cv)}

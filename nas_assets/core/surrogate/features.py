@@ -152,7 +152,7 @@ def specs_from_nb101_columns(
             )
         keep = np.flatnonzero(ops_arr != PAD_LABEL)
         try:
-            op_names = labels_to_ops(ops_arr[keep])
+            op_names = labels_to_ops(ops_arr[keep].tolist())
         except InvalidSpecError as exc:
             raise InvalidSpecError(f"row {k}: {exc}") from None
         specs.append((np.rint(adj_arr[np.ix_(keep, keep)]).astype(np.uint8), op_names))

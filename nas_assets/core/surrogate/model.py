@@ -795,6 +795,7 @@ def evaluate_surrogate(
             row["chosen"] = int(table["kendall_tau"].idxmax())
             x = features_from_arrays(*arrays, split_cfg.feature_sets, shape)
         else:
+            assert x_all is not None  # computed above when there is nothing to tune
             split_cfg, x = cfg, x_all
         models = _fit_members(x[tr], y[tr], split_cfg)
         row["fit_seconds"] = time.perf_counter() - t0

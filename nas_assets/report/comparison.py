@@ -1,4 +1,4 @@
-"""Which landscapes the footprint report compares, read from the store (no Dagster here).
+"""Which landscapes the footprint report compares, read from the store, and the report assembled from them (no Dagster here).
 
 With the same fitness on both sides (a metric per side at one epoch budget):
 
@@ -26,18 +26,23 @@ from nas_assets.core import store as db
 from nas_assets.core.landscape.landscapes import (
     Landscape,
     extrapolate_optima,
+    footprint_rows,
+    footprint_table,
     full_landscape,
+    interval_table,
     match_budgets,
     paired_verdicts,
     sampled_landscape,
     with_intervals,
     with_ratio_intervals,
 )
-from nas_assets.core.landscape.metrics import KNN_OPTIMA_K
+from nas_assets.core.landscape.metrics import KNN_OPTIMA_K, check_footprint
 from nas_assets.core.landscape.reference import reference_artifact, tau_per_budget
 from nas_assets.core.store import footprint as fq
 from nas_assets.core.store import training as q
-from nas_assets.report.data import metric_descriptions
+from nas_assets.core.surrogate.artifacts import cv_scatter
+from nas_assets.report.data import PUBLISHED_CAVEATS, ReportData, metric_descriptions, published_footprints
+from nas_assets.report.html import write_report
 
 SO2SAT_SAMPLE, SO2SAT_FULL = "So2Sat (trained sample)", "So2Sat (surrogate, full space)"
 CIFAR_DESIGN, CIFAR_FULL = "CIFAR-10 (design cells)", "CIFAR-10 (surrogate, full space)"
@@ -290,3 +295,62 @@ def _reference_quality_note(conn: duckdb.DuckDBPyConnection) -> str:
     return (f"CIFAR-10 reference ({summary.get('source', 'NB101')}, {summary.get('architectures_measured', '?')} cells "
             f"measured): surrogate Kendall tau on cells it did not see (pooled 5-fold out-of-fold), per budget: "
             f"{per_budget or 'every budget measured on every cell, nothing predicted'}")
+
+
+def difference_rows(verdicts: pd.DataFrame | None, now: pd.Timestamp) -> pd.DataFrame:
+    """The paired verdicts as rows of the ``footprint_differences`` table."""
+    columns = ["metric", "landscape_a", "landscape_b", "value_a", "value_b", "difference", "ci_low", "ci_high",
+               "verdict", "method", "computed_at"]
+    if verdicts is None or verdicts.empty:
+        return pd.DataFrame(columns=columns)
+    return (verdicts.rename(columns={"a": "value_a", "b": "value_b"})
+            .assign(landscape_a=verdicts.attrs["a"], landscape_b=verdicts.attrs["b"], computed_at=now)[columns])
+
+
+def comparison_report(comparison: Comparison, metric: str, models_dir: str) -> ReportData:
+    """Everything the footprint report shows, from the compared landscapes (``metric``: So2Sat's fitness)."""
+    landscapes = comparison.landscapes
+    best, median = comparison.best, comparison.median
+    if best is None or median is None:
+        raise ValueError("the comparison has no trained cells to name as best and median")
+    return ReportData(
+        footprints=footprint_table(landscapes),
+        fitness_label=comparison.fitness_labels[SO2SAT_SAMPLE],
+        fitness_labels=comparison.fitness_labels,
+        fitness={ls.name: ls.fitness for ls in landscapes},
+        persistence_curves={ls.name: ls.persistence for ls in landscapes if ls.persistence is not None},
+        correlograms={ls.name: ls.correlogram for ls in landscapes if ls.correlogram is not None},
+        walk_autocorrelations={ls.name: ls.walk_rho for ls in landscapes if ls.walk_rho is not None},
+        per_class=comparison.per_class,
+        per_class_titles={"best": f"{best[0][:8]} ({best[1]:.3f})", "median": f"{median[0][:8]} ({median[1]:.3f})"},
+        surrogate_scatter=cv_scatter(models_dir, f"{metric}@{comparison.budget}"),
+        table1=comparison.table1,
+        published=published_footprints(),
+        title="Fitness landscape footprint: So2Sat LCZ42 vs CIFAR-10",
+        notes=comparison.notes + list(PUBLISHED_CAVEATS),
+        intervals=interval_table(landscapes),
+        verdicts=comparison.verdicts,
+        metric_descriptions=comparison.descriptions,
+    )
+
+
+@dataclass
+class WrittenReport:
+    """A written footprint report: what it shows, its files, and the rows stored for it."""
+
+    report: ReportData
+    paths: dict[str, Path]
+    footprint_rows: pd.DataFrame
+    difference_rows: pd.DataFrame
+    violations: dict[str, list[str]]
+
+
+def write_comparison_report(comparison: Comparison, metric: str, models_dir: str, reports_dir: str) -> WrittenReport:
+    """Write the HTML report and its figures; return them with the ``footprints`` and
+    ``footprint_differences`` rows to store and each landscape's domain violations (empty = valid)."""
+    report = comparison_report(comparison, metric, models_dir)
+    paths = write_report(report, Path(reports_dir))
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    problems = {ls.name: check_footprint(ls.footprint) for ls in comparison.landscapes}
+    return WrittenReport(report, paths, footprint_rows(comparison.landscapes).assign(computed_at=now),
+                         difference_rows(comparison.verdicts, now), {k: v for k, v in problems.items() if v})
