@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 export NAS_ASSETS_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install demo test benchmark ui
+.PHONY: install demo test lint benchmark ui
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ demo: install
 
 test: install
 	PYTHON=$(BIN)/python bash tools/run_tests.sh
+
+# ruff (pyflakes, long lines, import order) and mypy, configured in pyproject.toml; .ci/run fails on findings
+lint: install
+	$(BIN)/ruff check nas_assets tests benchmarks tools
+	$(BIN)/mypy
+	$(BIN)/python tools/config_reference.py --check
 
 benchmark: install
 	$(BIN)/python benchmarks/space.py
