@@ -76,7 +76,8 @@ def _landscape_rows(name: str, f: np.ndarray, budgets: np.ndarray, index: Any) -
 
     whole, t_whole = _timed(lambda: full_landscape(name, name, f, index, budgets, seed=0))
     rows.append((f"{name}: full_landscape (no intervals)", t_whole,
-                 f"optima={whole.footprint.local_optima:,}, N_hat={whole.footprint.local_optima_estimate:,.0f}"))
+                 f"optima={whole.footprint.local_optima:,}, "
+                 f"N_hat={whole.footprint.local_optima_estimate:,.0f}"))
     _, t = _timed(lambda: with_intervals([whole], 1000, 0))
     iv = whole.intervals
     rows.append((f"{name}: intervals, 1,000 resamples", t,
@@ -121,8 +122,8 @@ def main() -> None:
     print("-" * (len(header) + 70))
     for stage, seconds, details in rows:
         print(f"{stage:<38}{seconds:>9.3f}  {details}")
-    print("\ntargets: exact local-optima count <= 60 s on the full space (expected ~1 s); the whole footprint of "
-          "a full landscape with its 95 % intervals (1,000 resamples) <= 60 s")
+    print("\ntargets: exact local-optima count <= 60 s on the full space (expected ~1 s); the whole "
+          "footprint of a full landscape with its 95 % intervals (1,000 resamples) <= 60 s")
 
 
 if __name__ == "__main__":

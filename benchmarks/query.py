@@ -33,11 +33,14 @@ def main() -> None:
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "nas.duckdb"
-        preds = pd.concat([pd.DataFrame({"arch_hash": space.hashes.astype(str), "metric": "val_macro_accuracy",
-                                         "budget": b, "mean": rng.random(len(space)), "std": rng.random(len(space))})
+        preds = pd.concat([pd.DataFrame({"arch_hash": space.hashes.astype(str),
+                                         "metric": "val_macro_accuracy",
+                                         "budget": b, "mean": rng.random(len(space)),
+                                         "std": rng.random(len(space))})
                            for b in (4, 12, 36, 108)])
         with store.connect(db) as conn:
-            store.write_architectures(conn, architecture_frame(space, SO2SAT_SHAPE, fla_neighbour_index(space)))
+            store.write_architectures(conn,
+                                      architecture_frame(space, SO2SAT_SHAPE, fla_neighbour_index(space)))
             store.replace_table(conn, "surrogate_predictions", preds)
         t0 = time.perf_counter()
         bench = Benchmark.open(db)

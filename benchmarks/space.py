@@ -55,7 +55,8 @@ def _stage(name: str) -> dict:
         extra["pairs"] = int(index.indices.size)
         extra["mean_degree"] = round(float(np.mean(index.degrees)), 2)
     seconds = time.perf_counter() - t0
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     return {"stage": name, "seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024), **extra}
 
 
@@ -85,7 +86,8 @@ def _reference_enumeration(max_vertices: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the slow rows")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -97,7 +99,8 @@ def main() -> None:
         stages += ["graph_edit_index", "enumerate_v6", "reference_v6"]
     rows = []
     for stage in stages:
-        out = subprocess.run([sys.executable, __file__, "--stage", stage], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, __file__, "--stage", stage], capture_output=True, text=True,
+                             check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"  done: {stage} ({rows[-1]['seconds']} s)", file=sys.stderr)
     print(f"\nnas_assets space benchmark  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})\n")

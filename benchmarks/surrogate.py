@@ -56,7 +56,8 @@ def load_nb101(n: int = N_CELLS) -> tuple[list, dict[int, np.ndarray]]:
     from nas_assets.core.nb101.shipped import load_shipped_raw
 
     raw = load_shipped_raw().head(n)
-    specs = specs_from_nb101_columns([a.tolist() for a in raw["adjacency"]], [o.tolist() for o in raw["operations"]])
+    specs = specs_from_nb101_columns([a.tolist() for a in raw["adjacency"]],
+                                     [o.tolist() for o in raw["operations"]])
     targets = {e: raw[f"{e}_final_validation_accuracy"].to_numpy(dtype=np.float64) for e in (36, 108)}
     return specs, targets
 

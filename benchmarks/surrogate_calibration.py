@@ -71,7 +71,8 @@ def run(budgets: list[int], sizes: list[int], full_timing: bool, with_eval: bool
                 # medians in percentage points of accuracy
                 row.update({"raw ±1σ": r["1sigma"], "raw ±2σ": r["2sigma"], "cal ±1σ": c["1sigma"],
                             "cal ±2σ": c["2sigma"], "median |err| pp": 100 * np.median(np.abs(te_y - mean)),
-                            "median raw σ pp": 100 * np.median(spread), "median cal σ pp": 100 * np.median(std)})
+                            "median raw σ pp": 100 * np.median(spread),
+                            "median cal σ pp": 100 * np.median(std)})
             row.update({"OOF ±2σ (in-sample)": model.calibration.oof_coverage["2sigma"],
                         "fit s (raw)": plain_s, "fit s (calibrated)": cal_s,
                         "folds fitted": model.calibration.source.rsplit("(", 1)[-1].split(" folds")[0]})
@@ -86,14 +87,17 @@ def run(budgets: list[int], sizes: list[int], full_timing: bool, with_eval: bool
                     mean, std = from_oof.predict(te_specs)
                     row["OOF-given cal ±2σ"] = coverage(te_y - mean, std)["2sigma"]
             rows.append(row)
-            print(f"  budget {budget}, n_train {len(train)}: fit {plain_s:.1f} s raw, {cal_s:.1f} s calibrated",
+            print(f"  budget {budget}, n_train {len(train)}: fit {plain_s:.1f} s raw, "
+                  f"{cal_s:.1f} s calibrated",
                   file=sys.stderr, flush=True)
     return pd.DataFrame(rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1,000 training cells, 108 epochs, no 20k timing")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="1,000 training cells, 108 epochs, no 20k timing")
     parser.add_argument("--budgets", type=int, nargs="+", default=[108], help="NB101 epoch budgets")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 15001], help="training sizes")
     parser.add_argument("--with-eval", action="store_true", help="also calibrate from an evaluation's OOF")

@@ -41,7 +41,8 @@ def _timed(fn):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", type=int, default=5, help="surrogates predicted together (demo default: 5)")
+    parser.add_argument("--targets", type=int, default=5,
+                        help="surrogates predicted together (demo default: 5)")
     parser.add_argument("--store", type=Path, default=None, help="DuckDB file to build (default: a temp dir)")
     args = parser.parse_args()
 

@@ -179,7 +179,8 @@ def bench_cpu_demo(tmp: Path) -> list[Row]:
     data = load_so2sat_arrays(data_dir, tmp / "demo_cache")
     cache_s = time.perf_counter() - t0
     chain_with_skip = [[0, 1, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]]
-    spec = ArchSpec.from_spec(chain_with_skip, ["input", "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3", "output"])
+    spec = ArchSpec.from_spec(chain_with_skip,
+                              ["input", "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3", "output"])
     t0 = time.perf_counter()
     record = train_architecture(spec, data, DEMO_TRAINING, tmp / "demo_runs", accelerator="cpu", resume=False,
                                 progress_every_s=1e9)
@@ -188,9 +189,11 @@ def bench_cpu_demo(tmp: Path) -> list[Row]:
     return [
         ("cpu", "demo data: cache build + load", cache_s, "s", "2,000 train samples, fusion float16"),
         ("cpu", "demo arch: 4 epochs, wall (target <= 60 s)", wall, "s",
-         f"{record['trainable_parameters']:,} params; val acc {val['overall_accuracy']:.3f}, macro {val['macro_accuracy']:.3f}"),
+         f"{record['trainable_parameters']:,} params; val acc {val['overall_accuracy']:.3f}, macro "
+         f"{val['macro_accuracy']:.3f}"),
         ("cpu", "demo arch: training throughput", record["timings"]["train_images_per_second"], "img/s",
-         f"stem {DEMO_TRAINING.stem_channels}, {DEMO_TRAINING.cells_per_stack} cell/stack, batch {DEMO_TRAINING.batch_size}"),
+         f"stem {DEMO_TRAINING.stem_channels}, {DEMO_TRAINING.cells_per_stack} cell/stack, batch "
+         f"{DEMO_TRAINING.batch_size}"),
     ]
 
 

@@ -111,11 +111,14 @@ def main() -> None:
     for cell_name, spec in cells().items():
         variants: list[tuple[str, callable, bool, bool]] = []
         if not args.no_baseline:
-            variants.append(("nasbench_pytorch fp32 eager", lambda: baseline_network(spec, shape), False, False))
+            variants.append(("nasbench_pytorch fp32 eager",
+                             lambda: baseline_network(spec, shape), False, False))
         variants.append(("ours fp32 eager", lambda: NB101Network(spec, shape), False, False))
         variants.append(("ours bf16 + channels_last", lambda: NB101Network(spec, shape), True, True))
         if not args.no_compile:
-            variants.append((f"ours bf16 + cl + compile", lambda: torch.compile(NB101Network(spec, shape), mode=args.compile_mode), True, True))
+            variants.append(("ours bf16 + cl + compile",
+                             lambda: torch.compile(NB101Network(spec, shape),
+                                                   mode=args.compile_mode), True, True))
         base = None
         for variant, build, bf16, cl in variants:
             torch.manual_seed(0)
@@ -124,7 +127,8 @@ def main() -> None:
             try:
                 rate = images_per_second(model, device, args.batch, args.steps, args.warmup, bf16, cl, 18, 17)
             except Exception as exc:  # report, keep going: one failing variant must not hide the others
-                print(f"{cell_name:<22}{params:>12,}{variant:>34}   failed: {type(exc).__name__}: {exc}"[:200])
+                print(f"{cell_name:<22}{params:>12,}{variant:>34}   failed: "
+                      f"{type(exc).__name__}: {exc}"[:200])
                 continue
             base = base or rate
             hours = 108 * TRAIN_SAMPLES / rate / 3600
@@ -132,7 +136,8 @@ def main() -> None:
             del model
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    print("\nprojection: 108 epochs x 352,366 samples / measured img/s, one process; the report: ~10 A100-GPU-hours per cell")
+    print("\nprojection: 108 epochs x 352,366 samples / measured img/s, one process; the report: ~10 "
+          "A100-GPU-hours per cell")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Build the NB101 CIFAR-10 reference shipped in the package (nas_assets/core/nb101/data/nb101_cifar10_20k.npz).
+"""Build the NB101 CIFAR-10 reference shipped in the package
+(nas_assets/core/nb101/data/nb101_cifar10_20k.npz).
 
 Run once by a maintainer who has the export beside the checkout; the product and the tests only
 read the ``.npz`` it writes::
@@ -27,7 +28,8 @@ from nas_assets.core.nb101.shipped import SHIPPED_REFERENCE, pack_cells
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("export", type=Path, help="nb101_cifar10_20k.json (columns as lists, 'key' the NB101 hash)")
+    parser.add_argument("export", type=Path,
+                        help="nb101_cifar10_20k.json (columns as lists, 'key' the NB101 hash)")
     parser.add_argument("--out", type=Path, default=None, help="default: the package's data file")
     args = parser.parse_args(argv)
     data = json.loads(args.export.read_text())
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = order[np.minimum(pos, len(order) - 1)]
     missing = space.hashes[rows] != keys
     if missing.any():
-        print(f"{args.export}: {int(missing.sum())} keys are not NB101 cells, e.g. {keys[missing][:3]}", file=sys.stderr)
+        print(f"{args.export}: {int(missing.sum())} keys are not NB101 cells, e.g. {keys[missing][:3]}",
+              file=sys.stderr)
         return 1
     bits, labels = pack_cells(space.matrices[rows], space.labels[rows])
     out = args.out or Path(str(SHIPPED_REFERENCE))
