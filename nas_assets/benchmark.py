@@ -28,8 +28,8 @@ TOP_SOURCES = ("any", "trained", "surrogate")
 _NOTHING_YET = {
     "surrogate": "no surrogate predictions of {metric} at budget {budget} yet; materialize surrogate_model "
                  "(with {metric}@{budget} among its targets) and surrogate_predictions",
-    "trained": "no trained architecture has {metric} at budget {budget} yet; materialize trained_architecture "
-               "partitions",
+    "trained": "no trained architecture has {metric} at budget {budget} yet; materialize "
+               "trained_architecture partitions",
     "any": "no trained values and no surrogate predictions of {metric} at budget {budget} yet; materialize "
            "trained_architecture partitions, or surrogate_model and surrogate_predictions",
 }
@@ -111,7 +111,8 @@ class Benchmark:
             raise LookupError(f"{self.path}: no trained results or surrogate predictions yet")
         return self.budgets[-1]
 
-    def query_hash(self, arch_hash: str, budget: int | None = None, metric: str = "val_macro_accuracy") -> dict:
+    def query_hash(self, arch_hash: str, budget: int | None = None,
+                   metric: str = "val_macro_accuracy") -> dict:
         """Like :meth:`query`, for an architecture hash."""
         if metric not in METRICS:
             raise ValueError(f"metric {metric!r}: expected one of {METRICS}")
@@ -119,7 +120,8 @@ class Benchmark:
         if i is None:
             raise KeyError(f"{arch_hash}: not an architecture of the space")
         budget = self._default_budget(budget)
-        out = {"arch_hash": arch_hash, "trainable_parameters": int(self._params[i]), "flops": int(self._flops[i]),
+        out = {"arch_hash": arch_hash, "trainable_parameters": int(self._params[i]),
+               "flops": int(self._flops[i]),
                "metric": metric, "budget": budget}
         trained = self._trained.get(arch_hash, {})
         if budget in trained and metric in trained[budget]:
@@ -131,11 +133,12 @@ class Benchmark:
         if pred is None:
             raise LookupError(f"no trained value and no surrogate prediction for {metric} at budget {budget}")
         out.update(source="surrogate", value=float(pred[0][i]), std=float(pred[1][i]), repeats=0,
-                   per_budget={b: float(self._predicted[(m, b)][0][i]) for m, b in sorted(self._predicted) if m == metric})
+                   per_budget={b: float(self._predicted[(m, b)][0][i])
+                               for m, b in sorted(self._predicted) if m == metric})
         return out
 
-    def query(self, matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str], budget: int | None = None,
-              metric: str = "val_macro_accuracy") -> dict:
+    def query(self, matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str],
+              budget: int | None = None, metric: str = "val_macro_accuracy") -> dict:
         """Metric of a cell at a budget: measured (``source='trained'``, mean over repeats) when
         the architecture was trained, else the surrogate's mean and std (``source='surrogate'``).
 
@@ -184,7 +187,8 @@ class Benchmark:
         order = np.argsort(-values)[:k]
         order = order[np.isfinite(values[order])]
         if order.size == 0:
-            raise LookupError(f"{self.path or 'benchmark'}: {_NOTHING_YET[source].format(metric=metric, budget=budget)}")
+            raise LookupError(f"{self.path or 'benchmark'}: "
+                              f"{_NOTHING_YET[source].format(metric=metric, budget=budget)}")
         return pd.DataFrame({"arch_hash": self._hashes[order], "value": values[order], "source": kind[order],
                              "config_key": [self.config_key if k == "trained" else None for k in kind[order]],
                              "params": self._params[order], "budget": budget, "metric": metric})

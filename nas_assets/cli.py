@@ -3,7 +3,8 @@
 Examples:
     python -m nas_assets space export --out space.parquet
     python -m nas_assets space export --out s2.parquet --in-channels 10
-    python -m nas_assets space hash --matrix 0110000000100000001000000000 ... --ops input,conv3x3-bn-relu,...,output
+    python -m nas_assets space hash --matrix 0110000000100000001000000000 ... \\
+        --ops input,conv3x3-bn-relu,...,output
     python -m nas_assets data synth --out data/so2sat-synth
     python -m nas_assets data check data/so2sat-synth
 """
@@ -85,9 +86,10 @@ def _cmd_space_hash(args: argparse.Namespace) -> int:
     return 0
 
 
-DB_HELP = "the DuckDB store (default: $NAS_ASSETS_DB, else $NAS_ASSETS_DATA_DIR/nas_assets.duckdb, else data/nas_assets.duckdb)"
-CONFIG_HELP = ("training configuration of the trained values (training_runs.config_key, or a run key of one of "
-               "its runs); default: the one with the most trained architectures, named in the answer")
+DB_HELP = ("the DuckDB store (default: $NAS_ASSETS_DB, else $NAS_ASSETS_DATA_DIR/nas_assets.duckdb, else "
+           "data/nas_assets.duckdb)")
+CONFIG_HELP = ("training configuration of the trained values (training_runs.config_key, or a run key of one "
+               "of its runs); default: the one with the most trained architectures, named in the answer")
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
@@ -98,8 +100,10 @@ def _cmd_query(args: argparse.Namespace) -> int:
     from nas_assets.core.store import StoreError
 
     try:
-        spec = ArchSpec.from_spec(string_to_matrix(args.matrix), args.ops.split(","))  # fail fast, before loading
-        out = Benchmark.open(args.db or store_path(), args.config).query_hash(spec.arch_hash, args.budget, args.metric)
+        # fail fast, before loading
+        spec = ArchSpec.from_spec(string_to_matrix(args.matrix), args.ops.split(","))
+        out = Benchmark.open(args.db or store_path(), args.config).query_hash(spec.arch_hash, args.budget,
+                                                                              args.metric)
     except (InvalidSpecError, StoreError, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -112,7 +116,8 @@ def _cmd_top(args: argparse.Namespace) -> int:
     from nas_assets.core.store import StoreError
 
     try:
-        frame = Benchmark.open(args.db or store_path(), args.config).top(args.k, args.budget, args.metric, args.source)
+        frame = Benchmark.open(args.db or store_path(), args.config).top(args.k, args.budget, args.metric,
+                                                                         args.source)
     except (StoreError, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -158,8 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = space_sub.add_parser("export", help="write every architecture to a Parquet file")
     export.add_argument("--out", required=True, help="output .parquet path")
-    export.add_argument("--max-vertices", type=int, default=7, help="restrict to cells with at most V vertices (2..7)")
-    export.add_argument("--workers", type=int, default=None, help="hashing processes (default: available CPUs)")
+    export.add_argument("--max-vertices", type=int, default=7,
+                        help="restrict to cells with at most V vertices (2..7)")
+    export.add_argument("--workers", type=int, default=None,
+                        help="hashing processes (default: available CPUs)")
     _add_shape_args(export)
     export.set_defaults(func=_cmd_space_export)
 
@@ -173,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--matrix", required=True, help="row-major '0'/'1' string of the V x V adjacency")
     query.add_argument("--ops", required=True, help="comma-separated op names, input first, output last")
     query.add_argument("--budget", type=int, help="epoch budget (default: the largest available)")
-    query.add_argument("--metric", default="val_macro_accuracy", help="val_macro_accuracy, val_overall_accuracy, val_kappa")
+    query.add_argument("--metric", default="val_macro_accuracy",
+                       help="val_macro_accuracy, val_overall_accuracy, val_kappa")
     query.add_argument("--db", default=None, help=DB_HELP)
     query.add_argument("--config", default=None, help=CONFIG_HELP)
     query.set_defaults(func=_cmd_query)
@@ -187,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--config", default=None, help=CONFIG_HELP)
     top.set_defaults(func=_cmd_top)
 
-    demo = sub.add_parser("demo", help="run the whole pipeline on the embedded default (synthetic data, local training)")
+    demo = sub.add_parser("demo", help="run the whole pipeline on the embedded default (synthetic data, "
+                                       "local training)")
     demo.set_defaults(func=_cmd_demo)
 
     # argparse only at import: the data commands load h5py/numpy when they run

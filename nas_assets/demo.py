@@ -32,7 +32,8 @@ DEMO_COLUMNS = {"n_architectures": "cells", "mean_fitness": "mean", "fitness_std
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _run(instance: DagsterInstance, resources: Mapping[str, Any], selection: list[str], partition_key: str | None = None) -> float:
+def _run(instance: DagsterInstance, resources: Mapping[str, Any], selection: list[str],
+         partition_key: str | None = None) -> float:
     t0 = time.perf_counter()
     result = materialize([*ASSETS, *CHECKS], instance=instance, resources=resources, selection=selection,
                          partition_key=partition_key, raise_on_error=True, run_config=QUIET)
@@ -66,7 +67,8 @@ def footprint_table_text(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict_table_text(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """metric, both values, the difference, its 95 % interval and the verdict, from ``footprint_differences``."""
+    """metric, both values, the difference, its 95 % interval and the verdict, from
+    ``footprint_differences``."""
     rows = {r.metric: {"So2Sat": _number(r.metric, r.value_a), "CIFAR-10": _number(r.metric, r.value_b),
                        "difference": _number(r.metric, r.difference),
                        "95% interval": f"[{_number(r.metric, r.ci_low)}, {_number(r.metric, r.ci_high)}]",
@@ -96,8 +98,10 @@ def main() -> int:
     _run(instance, resources, ["results_table"])
     print("5/7 surrogate models (repeated k-fold evaluation + fit) ...", flush=True)
     print(f"    {_run(instance, resources, ['surrogate_model']):.1f} s", flush=True)
-    print("6/7 surrogate predictions for all 423,624 architectures + CIFAR-10 reference landscape ...", flush=True)
-    print(f"    {_run(instance, resources, ['surrogate_predictions', 'cifar10_reference']):.1f} s", flush=True)
+    print("6/7 surrogate predictions for all 423,624 architectures + CIFAR-10 reference landscape ...",
+          flush=True)
+    print(f"    {_run(instance, resources, ['surrogate_predictions', 'cifar10_reference']):.1f} s",
+          flush=True)
     print("7/7 footprint report ...", flush=True)
     print(f"    {_run(instance, resources, ['footprint_report']):.1f} s", flush=True)
     store = resources["store"].path
@@ -112,14 +116,16 @@ def main() -> int:
         verdicts = fq.stored_differences(conn)
         fitness = fq.landscape_fitness(conn)
         _, reference = db.read_reference_state(conn)
-    print(f"\ndone in {time.perf_counter() - t_start:.0f} s: {summary['architectures']} architectures trained; "
-          f"mean val macro accuracy {summary['mean_val_macro_accuracy']}, overall {summary['mean_val_overall_accuracy']}")
+    print(f"\ndone in {time.perf_counter() - t_start:.0f} s: {summary['architectures']} architectures "
+          f"trained; mean val macro accuracy {summary['mean_val_macro_accuracy']}, overall "
+          f"{summary['mean_val_overall_accuracy']}")
     with pd.option_context("display.width", 250, "display.max_columns", 12, "display.max_colwidth", 40):
         print("\nfootprints with their 95 % intervals (table `footprints`, columns ci_low/ci_high/ci_method; "
               f"n/a = not defined for that landscape):\n{footprint_table_text(footprints).to_string()}\n")
         if len(verdicts):
-            print(f"verdicts: paired bootstrap, {verdicts['landscape_a'].iloc[0]} minus {verdicts['landscape_b'].iloc[0]} "
-                  f"on the same cells (table `footprint_differences`):\n{verdict_table_text(verdicts).to_string()}\n")
+            print(f"verdicts: paired bootstrap, {verdicts['landscape_a'].iloc[0]} minus "
+                  f"{verdicts['landscape_b'].iloc[0]} on the same cells (table "
+                  f"`footprint_differences`):\n{verdict_table_text(verdicts).to_string()}\n")
     print("fitness of each landscape:")
     for name, label in fitness:
         print(f"  {name:<40} {label}")
@@ -130,8 +136,8 @@ def main() -> int:
               f"per budget: {taus or 'n/a'}")
     print()
     print(f"DuckDB store : {store}")
-    print(f"  SQL        : .venv/bin/python -c \"import duckdb; print(duckdb.connect('{store}', read_only=True)"
-          f".sql('SELECT * FROM results'))\"")
+    print(f"  SQL        : .venv/bin/python -c \"import duckdb; print(duckdb.connect('{store}', "
+          "read_only=True).sql('SELECT * FROM results'))\"")
     report = Path(resources["artifacts"].reports_dir) / "footprint_report.html"
     print(f"Report       : {report}  (open in a browser; figures in {report.parent / 'figures'})")
     print("Dagster UI   : make ui, then open http://127.0.0.1:3000 (asset lineage, runs, metadata)")

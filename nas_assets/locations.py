@@ -18,7 +18,8 @@ def data_dir() -> Path:
 
 
 def store_path() -> str:
-    """``$NAS_ASSETS_DB``, else ``$NAS_ASSETS_DATA_DIR/nas_assets.duckdb``, else ``./data/nas_assets.duckdb``."""
+    """``$NAS_ASSETS_DB``, else ``$NAS_ASSETS_DATA_DIR/nas_assets.duckdb``, else
+    ``./data/nas_assets.duckdb``."""
     if os.environ.get("NAS_ASSETS_DB"):
         return str(Path(os.environ["NAS_ASSETS_DB"]).resolve())
     return str(data_dir() / "nas_assets.duckdb")

@@ -37,5 +37,6 @@ def require_int_at_least(name: str, value: Any, low: int) -> None:
 
 def require_positive_finite(name: str, value: Any) -> None:
     """Raise :class:`SettingError` unless ``value`` is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or value <= 0):
         raise SettingError(name, value, "a finite number > 0")

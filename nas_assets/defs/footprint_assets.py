@@ -33,9 +33,11 @@ FOOTPRINT_CHECK = AssetCheckSpec(
 @asset(group_name="footprint", kinds={"duckdb", "html"}, check_specs=[FOOTPRINT_CHECK],
        deps=[sampled_architectures, surrogate_predictions, cifar10_reference])
 def footprint_report(
-    context: AssetExecutionContext, config: FootprintConfig, store: StoreResource, artifacts: ArtifactsResource
+    context: AssetExecutionContext, config: FootprintConfig, store: StoreResource,
+    artifacts: ArtifactsResource
 ) -> MaterializeResult:
-    """The 8-metric fitness landscape footprint of So2Sat vs CIFAR-10 on the same fitness and cells, as a DuckDB table, figures and an HTML report."""
+    """The 8-metric fitness landscape footprint of So2Sat vs CIFAR-10 on the same fitness and cells, as a
+    DuckDB table, figures and an HTML report."""
     t_start = time.perf_counter()
     try:
         with store.connect(read_only=True) as conn:
@@ -49,7 +51,8 @@ def footprint_report(
     return MaterializeResult(
         metadata={
             "footprints": MetadataValue.md(footprint_markdown(report)),
-            "verdicts": MetadataValue.md(verdict_markdown(report) or "no paired comparison (no CIFAR-10 reference)"),
+            "verdicts": MetadataValue.md(verdict_markdown(report)
+                                         or "no paired comparison (no CIFAR-10 reference)"),
             "table1": MetadataValue.md(comparison.table1.round(4).to_markdown()),
             "figures": MetadataValue.md(markdown_images(paths)),
             "report": MetadataValue.path(str(paths["html"])),

@@ -20,10 +20,12 @@ from nas_assets.defs.space_assets import architecture_space
 
 
 def _quality_markdown(quality: dict) -> str:
-    head = ["| budget | cells | τ (pooled, out-of-fold) | ρ | R² | ±1σ | ±2σ |", "|---|---|---|---|---|---|---|"]
-    rows = [f"| {b} | {q['n_train']} | {q.get('kendall_tau', float('nan')):.3f} | {q.get('spearman_rho', float('nan')):.3f} "
-            f"| {q.get('r2', float('nan')):.3f} | {q.get('coverage_1sigma', float('nan')):.2f} "
-            f"| {q.get('coverage_2sigma', float('nan')):.2f} |" for b, q in quality.items()]
+    head = ["| budget | cells | τ (pooled, out-of-fold) | ρ | R² | ±1σ | ±2σ |",
+            "|---|---|---|---|---|---|---|"]
+    rows = [f"| {b} | {q['n_train']} | {q.get('kendall_tau', float('nan')):.3f} | "
+            f"{q.get('spearman_rho', float('nan')):.3f} | {q.get('r2', float('nan')):.3f} | "
+            f"{q.get('coverage_1sigma', float('nan')):.2f} | {q.get('coverage_2sigma', float('nan')):.2f} |"
+            for b, q in quality.items()]
     return "\n".join(head + rows)
 
 
@@ -35,9 +37,11 @@ def cifar10_reference(
     reference: ReferenceDataResource,
     artifacts: ArtifactsResource,
 ) -> MaterializeResult:
-    """NAS-Bench-101 CIFAR-10 accuracies per budget (shipped 20,001 cells by default), and per-budget surrogate predictions for every cell."""
+    """NAS-Bench-101 CIFAR-10 accuracies per budget (shipped 20,001 cells by default), and per-budget
+    surrogate predictions for every cell."""
     if not reference.enabled:
-        return MaterializeResult(metadata={"available": False, "reason": "reference disabled (enabled: false)"})
+        return MaterializeResult(metadata={"available": False,
+                                           "reason": "reference disabled (enabled: false)"})
     settings = {"budgets": sorted(config.budgets), "ensemble_size": config.ensemble_size,
                 "eval_repeats": config.eval_repeats, "seed": config.seed}
     source = source_name(reference.path)
@@ -47,8 +51,9 @@ def cifar10_reference(
             stored, summary = db.read_reference_state(conn)
         fingerprint = reference_fingerprint(reference.path, settings, n_space)
     except OSError as exc:
-        raise Failure(description=f"NB101 reference {reference.path}: {exc.strerror or exc}; set NAS_ASSETS_NB101 to "
-                                  "an NB101 .json export or .tfrecord, or unset it for the shipped 20k cells",
+        raise Failure(description=f"NB101 reference {reference.path}: {exc.strerror or exc}; set "
+                                  "NAS_ASSETS_NB101 to an NB101 .json export or .tfrecord, or unset it for "
+                                  "the shipped 20k cells",
                       allow_retries=False) from None
     reused = stored == fingerprint
     if not reused:
@@ -70,7 +75,8 @@ def cifar10_reference(
         summary = {
             "source": source, "path": reference.path, "architectures_measured": len(frame),
             "budgets_measured_everywhere": landscape.measured_everywhere, "quality": landscape.quality,
-            "mean_val_accuracy": {str(b): round(float(frame[f"val_accuracy_{b}"].mean()), 4) for b in config.budgets},
+            "mean_val_accuracy": {str(b): round(float(frame[f"val_accuracy_{b}"].mean()), 4)
+                                  for b in config.budgets},
             "load_s": round(load_s, 2), "fit_predict_s": round(time.perf_counter() - t0, 2),
         }
         with store.connect() as conn:

@@ -50,16 +50,20 @@ class StoreResource(ConfigurableResource):
 class So2SatDataResource(ConfigurableResource):
     """The So2Sat LCZ42 directory (real files, or the embedded synthetic stand-in) and its cache."""
 
-    path: str = Field(description="Directory with training.h5, validation.h5, testing.h5 (v2) or a v3 variant.")
+    path: str = Field(description="Directory with training.h5, validation.h5, testing.h5 (v2) "
+                                  "or a v3 variant.")
     cache_dir: str = Field(description="Where the normalised float16 cache is built (reused by every job).")
-    synthetic: bool = Field(default=False, description="Generate a synthetic So2Sat-format dataset at `path` if absent.")
+    synthetic: bool = Field(default=False,
+                            description="Generate a synthetic So2Sat-format dataset at `path` if absent.")
     synthetic_train: int = Field(default=2000, description="Synthetic training samples.")
     synthetic_val: int = Field(default=500, description="Synthetic validation samples.")
     synthetic_test: int = Field(default=500, description="Synthetic test samples.")
     synthetic_seed: int = Field(default=0, description="Synthetic data seed.")
     sensor: str = Field(default="fusion", description="'fusion' (18 bands), 's1' (8) or 's2' (10).")
-    s1_transform: str = Field(default="signed_log", description="S1 heavy-tail treatment: 'signed_log' or 'clip'.")
-    stats: str = Field(default="train", description="z-score statistics: 'train' (computed) or 'spec' (published v2).")
+    s1_transform: str = Field(default="signed_log",
+                              description="S1 heavy-tail treatment: 'signed_log' or 'clip'.")
+    stats: str = Field(default="train",
+                       description="z-score statistics: 'train' (computed) or 'spec' (published v2).")
 
     def train_args(self) -> list[str]:
         return ["--data", self.path, "--cache-dir", self.cache_dir, "--sensor", self.sensor,
@@ -70,12 +74,15 @@ class TrainingSetupResource(ConfigurableResource):
     """How every architecture of a benchmark is trained (one setting for all partitions, so the
     benchmark is uniform), and where runs write results and checkpoints."""
 
-    runs_dir: str = Field(description="Result files, checkpoints and job logs (a shared file system for SLURM).")
-    budgets: list[int] = Field(default=list(NB101_BUDGETS), description="Epochs at which metrics are recorded.")
+    runs_dir: str = Field(description="Result files, checkpoints and job logs (a shared file "
+                                      "system for SLURM).")
+    budgets: list[int] = Field(default=list(NB101_BUDGETS),
+                               description="Epochs at which metrics are recorded.")
     protocol: TrainingProtocol = Field(
         default=TrainConfig.protocol,
         description="'nb101': each budget is its own run with its own cosine schedule (NAS-Bench-101); "
-                    "'snapshot': one run of the largest budget, measured at the smaller ones on the way (cheaper).",
+                    "'snapshot': one run of the largest budget, measured at the smaller ones on "
+                    "the way (cheaper).",
     )
     recipe: str = Field(default="sgd", description="'sgd' (the report's) or 'nb101' (RMSProp, cosine).")
     lr: Optional[float] = Field(default=None, description="Per-process learning rate (None: the recipe's).")
@@ -95,10 +102,10 @@ class TrainingSetupResource(ConfigurableResource):
     def train_config(self) -> TrainConfig:
         """The setup as the trainer's :class:`TrainConfig` (raises ``SettingError`` / ``ValueError``
         naming the field and its allowed range)."""
-        return TrainConfig(budgets=tuple(self.budgets), protocol=self.protocol, recipe=self.recipe, lr=self.lr,
-                           batch_size=self.batch_size, stem_channels=self.stem_channels, num_stacks=self.num_stacks,
-                           cells_per_stack=self.cells_per_stack, augment=self.augment, seed=self.seed,
-                           precision=self.precision)
+        return TrainConfig(budgets=tuple(self.budgets), protocol=self.protocol, recipe=self.recipe,
+                           lr=self.lr, batch_size=self.batch_size, stem_channels=self.stem_channels,
+                           num_stacks=self.num_stacks, cells_per_stack=self.cells_per_stack,
+                           augment=self.augment, seed=self.seed, precision=self.precision)
 
     def config_id(self, data: "So2SatDataResource") -> str:
         """Short id of everything that changes what a run measures (names the runs directory).
@@ -111,14 +118,16 @@ class TrainingSetupResource(ConfigurableResource):
         basis = {k: getattr(self, k) for k in MEASURING_FIELDS if k != "protocol"}
         if self.protocol != LEGACY_PROTOCOL:  # snapshot runs keep the directories they had before protocols
             basis["protocol"] = self.protocol
-        basis.update(data=str(Path(data.path).resolve()), sensor=data.sensor, s1=data.s1_transform, stats=data.stats)
+        basis.update(data=str(Path(data.path).resolve()), sensor=data.sensor, s1=data.s1_transform,
+                     stats=data.stats)
         return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
 
     def out_dir(self, data: "So2SatDataResource") -> Path:
         return Path(self.runs_dir) / self.config_id(data)
 
     def train_args(self) -> list[str]:
-        args = ["--epochs", ",".join(str(b) for b in self.budgets), "--protocol", self.protocol, "--recipe", self.recipe,
+        args = ["--epochs", ",".join(str(b) for b in self.budgets), "--protocol", self.protocol,
+                "--recipe", self.recipe,
                 "--batch-size", str(self.batch_size), "--stem-channels", str(self.stem_channels),
                 "--num-stacks", str(self.num_stacks), "--cells-per-stack", str(self.cells_per_stack),
                 "--seed", str(self.seed), "--precision", self.precision, "--progress-every", "10"]
@@ -142,5 +151,6 @@ class ReferenceDataResource(ConfigurableResource):
     package by default, or a user's NB101 file (``nasbench_full.tfrecord`` /
     ``nasbench_only108.tfrecord``, or a JSON export in the 1k format)."""
 
-    path: Optional[str] = Field(default=None, description="*.json or *.tfrecord; None = the shipped 20,001 NB101 cells.")
+    path: Optional[str] = Field(default=None,
+                                description="*.json or *.tfrecord; None = the shipped 20,001 NB101 cells.")
     enabled: bool = Field(default=True, description="False leaves CIFAR-10 out of the footprint report.")

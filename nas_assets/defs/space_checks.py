@@ -10,7 +10,8 @@ from nas_assets.defs.resources import StoreResource
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures
 
 
-@asset_check(asset=architecture_space, description=f"Exactly {SPACE_SIZE:,} architectures, with NB101's count per vertex number.")
+@asset_check(asset=architecture_space,
+             description=f"Exactly {SPACE_SIZE:,} architectures, with NB101's count per vertex number.")
 def space_has_exact_counts(store: StoreResource) -> AssetCheckResult:
     with store.connect(read_only=True) as conn:
         total, got = space_sql.space_counts(conn)
@@ -35,7 +36,8 @@ def space_hashes_unique(store: StoreResource) -> AssetCheckResult:
 def sampled_hashes_in_space(store: StoreResource) -> AssetCheckResult:
     with store.connect(read_only=True) as conn:
         n, unknown = space_sql.design_visits(conn)
-    return AssetCheckResult(passed=unknown == 0 and n > 0, metadata={"unknown_hashes": int(unknown), "visits": int(n)})
+    return AssetCheckResult(passed=unknown == 0 and n > 0,
+                            metadata={"unknown_hashes": int(unknown), "visits": int(n)})
 
 
 @asset_check(

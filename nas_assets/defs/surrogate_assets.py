@@ -37,7 +37,8 @@ from nas_assets.defs.training_assets import results_table
 
 QUALITY_GATE = AssetCheckSpec(
     "surrogate_quality_gate", asset="surrogate_model",
-    description="Every target's held-out quality (pooled out-of-fold, configurable metric) reaches the threshold.",
+    description="Every target's held-out quality (pooled out-of-fold, configurable metric) "
+                "reaches the threshold.",
 )
 
 
@@ -79,7 +80,8 @@ def surrogate_model(
     store: StoreResource,
     artifacts: ArtifactsResource,
 ) -> MaterializeResult:
-    """XGBoost ensembles per metric x budget (calibrated std), evaluated by repeated k-fold, saved as versioned artifacts."""
+    """XGBoost ensembles per metric x budget (calibrated std), evaluated by repeated k-fold, saved as
+    versioned artifacts."""
     with store.connect(read_only=True) as conn:
         stored_shape = db.get_meta(conn, "network_shape")
         shape = NetworkShape(**json.loads(stored_shape)) if stored_shape else SO2SAT_SHAPE
@@ -94,25 +96,28 @@ def surrogate_model(
         try:
             targets = parse_targets(config.targets, budgets)
         except ValueError as exc:
-            raise Failure(description=f"{exc} (training configuration {config_key})", allow_retries=False) from None
+            raise Failure(description=f"{exc} (training configuration {config_key})",
+                          allow_retries=False) from None
         frames = {t: q.trained_values(conn, config_key, t.metric, t.budget) for t in targets}
     model_cfg = SurrogateConfig(feature_sets=tuple(config.feature_sets), ensemble_size=config.ensemble_size,
                                 n_estimators=config.n_estimators, max_depth=config.max_depth,
                                 learning_rate=config.learning_rate, seed=config.seed)
     info = {"database": store.path, "config_key": config_key}
-    context.log.info(f"fitting on training configuration {config_key} ({counts[config_key]} architectures, seeds "
-                     f"averaged per cell; all configurations: {counts})")
+    context.log.info(f"fitting on training configuration {config_key} ({counts[config_key]} architectures, "
+                     f"seeds averaged per cell; all configurations: {counts})")
     fitted = []
     for target in targets:
         t0 = time.perf_counter()
         try:
-            fitted.append(fit_target(target, frames[target], artifacts.models_dir, config=model_cfg, shape=shape,
-                                     n_repeats=config.eval_repeats, n_folds=config.eval_folds, seed=config.seed,
-                                     data_info=info))
+            fitted.append(fit_target(target, frames[target], artifacts.models_dir, config=model_cfg,
+                                     shape=shape,
+                                     n_repeats=config.eval_repeats, n_folds=config.eval_folds,
+                                     seed=config.seed, data_info=info))
         except ValueError as exc:
             raise Failure(description=f"{exc} (training configuration {config_key}, database {store.path})",
                           allow_retries=False) from None
-        context.log.info(f"{target.name}: {'reused' if fitted[-1].reused else 'fitted'} in {time.perf_counter() - t0:.1f} s")
+        context.log.info(f"{target.name}: {'reused' if fitted[-1].reused else 'fitted'} in "
+                         f"{time.perf_counter() - t0:.1f} s")
     index = write_index(artifacts.models_dir, fitted, info)
     worst = min(fitted, key=lambda f: f.evaluation["pooled"][config.gate_metric])
     worst_value = worst.evaluation["pooled"][config.gate_metric]
@@ -144,7 +149,8 @@ def surrogate_model(
 
 @asset(group_name="surrogate", kinds={"xgboost", "duckdb"}, deps=[surrogate_model, architecture_space])
 def surrogate_predictions(store: StoreResource, artifacts: ArtifactsResource) -> MaterializeResult:
-    """Predicted mean and calibrated std (±2 std ≈ 95 % of errors) of every surrogate target, all 423,624 cells."""
+    """Predicted mean and calibrated std (±2 std ≈ 95 % of errors) of every surrogate target, all 423,624
+    cells."""
     try:
         # all cores: fitting uses one thread (tiny data), predicting 423,624 rows gains from more
         index, surrogates = load_current(artifacts.models_dir, nthread=os.cpu_count() or 1)

@@ -1,4 +1,5 @@
-"""Which landscapes the footprint report compares, read from the store, and the report assembled from them (no Dagster here).
+"""Which landscapes the footprint report compares, read from the store, and the report assembled from them (no
+Dagster here).
 
 With the same fitness on both sides (a metric per side at one epoch budget):
 
@@ -108,7 +109,8 @@ def _so2sat_artifact(models_dir: str | None, metric: str, budget: int) -> Path |
     from nas_assets.core.surrogate.artifacts import read_index
 
     try:
-        entry = next(t for t in read_index(models_dir)["targets"] if t["metric"] == metric and int(t["budget"]) == budget)
+        entry = next(t for t in read_index(models_dir)["targets"] if t["metric"] == metric
+                     and int(t["budget"]) == budget)
     except (FileNotFoundError, ValueError, StopIteration):
         return None
     return Path(models_dir) / entry["directory"]
@@ -139,7 +141,8 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
     """
     for name, default in (("bootstrap_resamples", 1000), ("full_space_cell_resamples", 200)):
         if getattr(config, name) < 1:
-            raise FootprintInputError(f"{name} must be >= 1 ({default} is the default), got {getattr(config, name)}")
+            raise FootprintInputError(f"{name} must be >= 1 ({default} is the default), got "
+                                      f"{getattr(config, name)}")
     try:
         config_key, config_counts = q.resolve_config(conn, config.config_key)
     except LookupError as exc:
@@ -149,8 +152,8 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
     seeds = q.seed_count(conn, config_key)
     budgets, hashes, by_budget = fq.sampled_fitness(conn, config_key, config.metric)
     if not budgets:
-        raise FootprintInputError(f"{config.metric} is not recorded for configuration {config_key} in {store_path} "
-                                  "(test metrics need a data set with a test split)")
+        raise FootprintInputError(f"{config.metric} is not recorded for configuration {config_key} in "
+                                  f"{store_path} (test metrics need a data set with a test split)")
     c_budgets = fq.reference_budgets(conn)
     try:
         budget, c_budget, match_note = match_budgets(budgets, c_budgets, config.budget, config.cifar10_budget)
@@ -163,8 +166,10 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
     fitness = by_budget[budgets.index(budget)]
     walks = fq.design_walks(conn)
     codes = fq.fla_codes(conn, hashes)
-    landscapes = [sampled_landscape(SO2SAT_SAMPLE, label, fitness, by_budget, _walks_fitness(walks, hashes, fitness),
-                                    budgets=budgets, codes=codes, details={"protocol": protocol or "snapshot"})]
+    landscapes = [sampled_landscape(SO2SAT_SAMPLE, label, fitness, by_budget,
+                                    _walks_fitness(walks, hashes, fitness),
+                                    budgets=budgets, codes=codes,
+                                    details={"protocol": protocol or "snapshot"})]
     labels[SO2SAT_SAMPLE] = label
     table1 = {SO2SAT_SAMPLE: fq.table1_row(conn, config_key, budget)}
 
@@ -174,35 +179,40 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
                 estimator_repeats=config.estimator_repeats, seed=config.seed)
     space_arrays = db.read_padded_space(conn)[1] if models_dir is not None else None
     if not db.table_count(conn, "surrogate_predictions"):
-        raise FootprintInputError(f"surrogate_predictions in {store_path} is empty; materialize surrogate_model "
-                                  "and surrogate_predictions first")
+        raise FootprintInputError(f"surrogate_predictions in {store_path} is empty; materialize "
+                                  "surrogate_model and surrogate_predictions first")
     if config.metric.startswith("val_"):
         p_budgets, predicted = fq.predicted_fitness(conn, "surrogate_predictions", config.metric)
         if budget not in p_budgets:
-            raise FootprintInputError(f"surrogate_predictions has no {config.metric}@{budget} (has budgets {p_budgets}); "
-                                      f"add '{config.metric}@{budget}' to surrogate_model's targets")
+            raise FootprintInputError(f"surrogate_predictions has no {config.metric}@{budget} (has budgets "
+                                      f"{p_budgets}); add '{config.metric}@{budget}' to "
+                                      "surrogate_model's targets")
         members = _member_fitness(_so2sat_artifact(models_dir, config.metric, budget), space_arrays)
-        landscapes.append(full_landscape(SO2SAT_FULL, label + " (predicted)", predicted[p_budgets.index(budget)],
-                                         neighbours, predicted, budgets=p_budgets, member_fitness=members, **full))
+        landscapes.append(full_landscape(SO2SAT_FULL, label + " (predicted)",
+                                         predicted[p_budgets.index(budget)],
+                                         neighbours, predicted, budgets=p_budgets, member_fitness=members,
+                                         **full))
         labels[SO2SAT_FULL] = label + " (predicted)"
         table1[SO2SAT_FULL] = {"mean overall accuracy": float(predicted[p_budgets.index(budget)].mean())
                                if config.metric == "val_overall_accuracy" else np.nan,
                                "mean macro accuracy": float(predicted[p_budgets.index(budget)].mean())
                                if config.metric == "val_macro_accuracy" else np.nan}
     else:
-        notes.append(f"{SO2SAT_FULL}: left out -- {config.metric} has no surrogate (surrogates predict validation metrics)")
+        notes.append(f"{SO2SAT_FULL}: left out -- {config.metric} has no surrogate (surrogates predict "
+                     "validation metrics)")
 
     c_nhat = None
     if c_budget is not None:
         c_label = _label("CIFAR-10", config.cifar10_metric, c_budget)
         if config.cifar10_metric == "test_accuracy":
-            # NB101's test accuracy has no surrogate: only a reference measured on every cell has it everywhere
+            # NB101's test accuracy has no surrogate: only a reference measured on every cell has it
+            # everywhere
             cp_budgets, c_pred = fq.measured_everywhere(conn, "test_accuracy")
             if c_budget not in cp_budgets:
                 raise FootprintInputError(
-                    f"cifar10_metric test_accuracy @ {c_budget} needs NB101's test accuracy on every cell (set "
-                    f"NAS_ASSETS_NB101 to nasbench_full.tfrecord); the stored reference has it at budgets "
-                    f"{cp_budgets or 'none'} -- or use val_accuracy")
+                    f"cifar10_metric test_accuracy @ {c_budget} needs NB101's test accuracy on every cell "
+                    "(set NAS_ASSETS_NB101 to nasbench_full.tfrecord); the stored reference has it at "
+                    f"budgets {cp_budgets or 'none'} -- or use val_accuracy")
             design = c_pred[:, fq.arch_indices(conn, hashes)]
             measured = np.ones_like(design, dtype=bool)
             c_budgets = cp_budgets
@@ -213,17 +223,22 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
         n_measured = int(measured[k].sum())
         design_index = len(landscapes)
         landscapes.append(sampled_landscape(
-            CIFAR_DESIGN, c_label, design[k], design, _walks_fitness(walks, hashes, design[k]), budgets=c_budgets,
+            CIFAR_DESIGN, c_label, design[k], design, _walks_fitness(walks, hashes, design[k]),
+            budgets=c_budgets,
             codes=codes, details={"measured": n_measured, "predicted": int(len(hashes) - n_measured)}))
         labels[CIFAR_DESIGN] = c_label + f" ({n_measured} measured, {len(hashes) - n_measured} predicted)"
-        table1[CIFAR_DESIGN] = {"mean overall accuracy": float(design[k].mean()), "mean macro accuracy": np.nan}
-        notes.append(f"{CIFAR_DESIGN}: the {len(hashes)} So2Sat cells, CIFAR-10 accuracy measured by NB101 on "
-                     f"{n_measured} and predicted by the reference surrogate on {len(hashes) - n_measured}")
+        table1[CIFAR_DESIGN] = {"mean overall accuracy": float(design[k].mean()),
+                                "mean macro accuracy": np.nan}
+        notes.append(f"{CIFAR_DESIGN}: the {len(hashes)} So2Sat cells, CIFAR-10 accuracy measured by NB101 "
+                     f"on {n_measured} and predicted by the reference surrogate on "
+                     f"{len(hashes) - n_measured}")
         c_members = None
         if config.cifar10_metric == "val_accuracy":  # a budget measured on every cell has no surrogate
             c_members = _member_fitness(_reference_artifact(conn, models_dir, c_budget), space_arrays)
-        landscapes.append(full_landscape(CIFAR_FULL, c_label + " (predicted)", c_pred[cp_budgets.index(c_budget)],
-                                         neighbours, c_pred, budgets=cp_budgets, member_fitness=c_members, **full))
+        landscapes.append(full_landscape(CIFAR_FULL, c_label + " (predicted)",
+                                         c_pred[cp_budgets.index(c_budget)],
+                                         neighbours, c_pred, budgets=cp_budgets, member_fitness=c_members,
+                                         **full))
         labels[CIFAR_FULL] = c_label + " (predicted)"
         c_nhat = landscapes[-1].footprint.local_optima_estimate
         notes.append(_reference_quality_note(conn))
@@ -232,38 +247,44 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
         m_budgets, m_hashes, m_values = fq.reference_measured(conn, config.cifar10_metric)
         if c_budget in m_budgets:
             km = m_budgets.index(c_budget)
-            landscapes.append(sampled_landscape(CIFAR_MEASURED, c_label + " (measured)", m_values[km], m_values,
-                                                budgets=m_budgets))
+            landscapes.append(sampled_landscape(CIFAR_MEASURED, c_label + " (measured)", m_values[km],
+                                                m_values, budgets=m_budgets))
             labels[CIFAR_MEASURED] = c_label + f" (measured, {len(m_hashes)} cells)"
             o_budgets, o_hashes, o_values = fq.reference_measured(conn, "predicted")
-            if config.cifar10_metric == "val_accuracy" and o_budgets == m_budgets and len(o_hashes) == len(m_hashes):
-                landscapes.append(sampled_landscape(CIFAR_OOF, c_label + " (out-of-fold predictions)", o_values[km],
-                                                    o_values, budgets=o_budgets))
+            if (config.cifar10_metric == "val_accuracy" and o_budgets == m_budgets
+                    and len(o_hashes) == len(m_hashes)):
+                landscapes.append(sampled_landscape(CIFAR_OOF, c_label + " (out-of-fold predictions)",
+                                                    o_values[km], o_values, budgets=o_budgets))
                 labels[CIFAR_OOF] = c_label + " (surrogate, out-of-fold)"
         landscapes[0] = extrapolate_optima(landscapes[0], landscapes[design_index], c_nhat)
         design_pair = (landscapes[0], landscapes[design_index], landscapes[design_index + 1])
     else:
         design_pair = None
-        notes.append("CIFAR-10: no NB101 reference in the store (materialize cifar10_reference); columns left out")
+        notes.append("CIFAR-10: no NB101 reference in the store (materialize cifar10_reference); "
+                     "columns left out")
 
     order = np.argsort(fitness)
     best, median = hashes[order[-1]], hashes[order[len(order) // 2]]
     per_class = fq.per_class_accuracy(conn, config_key, budget, [best, median])
     per_class.columns = ["best", "median"]
     others = {k: v for k, v in config_counts.items() if k != config_key}
-    notes += [f"So2Sat: training configuration {config_key} ({config_counts[config_key]} architectures trained, {seeds} seed(s) "
-              f"averaged per cell{'; chosen by config_key' if config.config_key else '; the configuration with the most trained architectures'}"
-              f"{f'; other configurations left out: {others}' if others else ''}), budget protocol "
+    chosen = ("; chosen by config_key" if config.config_key
+              else "; the configuration with the most trained architectures")
+    left_out = f"; other configurations left out: {others}" if others else ""
+    notes += [f"So2Sat: training configuration {config_key} ({config_counts[config_key]} architectures "
+              f"trained, {seeds} seed(s) averaged per cell{chosen}{left_out}), budget protocol "
               f"{protocol or 'snapshot'}, budgets {budgets}, {len(hashes)} measured at every budget",
-              f"neighbourhood: {config.neighbourhood}; full landscapes: {config.n_walks} walks x {config.walk_length} "
-              f"steps, estimator {config.estimator_repeats} repeats, seed {config.seed}",
-              "sampled landscapes: ruggedness along the design's random walks; local optima = cells fitter than all "
-              f"of their {KNN_OPTIMA_K} nearest sampled cells (FLA Hamming distance); So2Sat's extrapolated count = "
-              "(So2Sat / CIFAR-10 sampled optima on the same cells) x CIFAR-10's N̂",
-              "published columns: the authors' numbers, each on its own fitness (see its header), not recomputed"]
+              f"neighbourhood: {config.neighbourhood}; full landscapes: {config.n_walks} walks x "
+              f"{config.walk_length} steps, estimator {config.estimator_repeats} repeats, seed {config.seed}",
+              "sampled landscapes: ruggedness along the design's random walks; local optima = cells fitter "
+              f"than all of their {KNN_OPTIMA_K} nearest sampled cells (FLA Hamming distance); So2Sat's "
+              "extrapolated count = (So2Sat / CIFAR-10 sampled optima on the same cells) x CIFAR-10's N̂",
+              "published columns: the authors' numbers, each on its own fitness (see its "
+              "header), not recomputed"]
     for ls in landscapes:
         if ls.kind == "full":
-            notes.append(f"{ls.name}: birthday-paradox estimate / exact local optima = {ls.details['estimate_over_exact']:.3f}")
+            notes.append(f"{ls.name}: birthday-paradox estimate / exact local optima = "
+                         f"{ls.details['estimate_over_exact']:.3f}")
     resamples = config.bootstrap_resamples
     with_intervals(landscapes, resamples, config.seed, config.full_space_cell_resamples)
     verdicts = None
@@ -271,14 +292,15 @@ def compare_landscapes(conn: duckdb.DuckDBPyConnection, config, store_path: str,
         with_ratio_intervals(design_pair[0], design_pair[1], design_pair[2], resamples, config.seed)
         verdicts = paired_verdicts(design_pair[0], design_pair[1], resamples, config.seed)
     notes.append(f"intervals: 95 % percentile bootstrap, {resamples} resamples (seed {config.seed}; "
-                 f"{config.full_space_cell_resamples} for the cell metrics of full-space landscapes): over cells for "
-                 "mean, spread, persistence and sampled optima, over walks for ρ̄(1) and τ, over the estimator's "
-                 "repeats for N̂; exact local optima of a surrogate landscape: the range over its ensemble members' "
-                 "landscapes. On a full landscape the cell bootstrap measures how the metric varies over the "
-                 "space's cells, not the surrogate's error.")
+                 f"{config.full_space_cell_resamples} for the cell metrics of full-space landscapes): over "
+                 "cells for mean, spread, persistence and sampled optima, over walks for ρ̄(1) and τ, over "
+                 "the estimator's repeats for N̂; exact local optima of a surrogate landscape: the range over "
+                 "its ensemble members' landscapes. On a full landscape the cell bootstrap measures how the "
+                 "metric varies over the space's cells, not the surrogate's error.")
     if verdicts is not None:
-        notes.append(f"verdicts: paired bootstrap of {SO2SAT_SAMPLE} − {CIFAR_DESIGN} on the same cells and walks; "
-                     "'differs' when the 95 % interval of the difference excludes 0, else 'within noise'")
+        notes.append(f"verdicts: paired bootstrap of {SO2SAT_SAMPLE} − {CIFAR_DESIGN} on the same cells and "
+                     "walks; 'differs' when the 95 % interval of the difference excludes 0, "
+                     "else 'within noise'")
     descriptions = metric_descriptions(
         neighbourhood=config.neighbourhood, n_walks=config.n_walks, walk_length=config.walk_length,
         design_walks=len(walks), estimator_repeats=config.estimator_repeats, knn_k=KNN_OPTIMA_K,
@@ -292,19 +314,21 @@ def _reference_quality_note(conn: duckdb.DuckDBPyConnection) -> str:
     """The CIFAR-10 reference surrogates' quality per budget, on cells they did not see."""
     _, summary = db.read_reference_state(conn)
     per_budget = tau_per_budget(summary)
-    return (f"CIFAR-10 reference ({summary.get('source', 'NB101')}, {summary.get('architectures_measured', '?')} cells "
-            f"measured): surrogate Kendall tau on cells it did not see (pooled 5-fold out-of-fold), per budget: "
+    return (f"CIFAR-10 reference ({summary.get('source', 'NB101')}, "
+            f"{summary.get('architectures_measured', '?')} cells measured): surrogate Kendall tau on cells "
+            "it did not see (pooled 5-fold out-of-fold), per budget: "
             f"{per_budget or 'every budget measured on every cell, nothing predicted'}")
 
 
 def difference_rows(verdicts: pd.DataFrame | None, now: pd.Timestamp) -> pd.DataFrame:
     """The paired verdicts as rows of the ``footprint_differences`` table."""
-    columns = ["metric", "landscape_a", "landscape_b", "value_a", "value_b", "difference", "ci_low", "ci_high",
-               "verdict", "method", "computed_at"]
+    columns = ["metric", "landscape_a", "landscape_b", "value_a", "value_b", "difference", "ci_low",
+               "ci_high", "verdict", "method", "computed_at"]
     if verdicts is None or verdicts.empty:
         return pd.DataFrame(columns=columns)
     return (verdicts.rename(columns={"a": "value_a", "b": "value_b"})
-            .assign(landscape_a=verdicts.attrs["a"], landscape_b=verdicts.attrs["b"], computed_at=now)[columns])
+            .assign(landscape_a=verdicts.attrs["a"], landscape_b=verdicts.attrs["b"],
+                    computed_at=now)[columns])
 
 
 def comparison_report(comparison: Comparison, metric: str, models_dir: str) -> ReportData:
@@ -322,7 +346,8 @@ def comparison_report(comparison: Comparison, metric: str, models_dir: str) -> R
         correlograms={ls.name: ls.correlogram for ls in landscapes if ls.correlogram is not None},
         walk_autocorrelations={ls.name: ls.walk_rho for ls in landscapes if ls.walk_rho is not None},
         per_class=comparison.per_class,
-        per_class_titles={"best": f"{best[0][:8]} ({best[1]:.3f})", "median": f"{median[0][:8]} ({median[1]:.3f})"},
+        per_class_titles={"best": f"{best[0][:8]} ({best[1]:.3f})",
+                          "median": f"{median[0][:8]} ({median[1]:.3f})"},
         surrogate_scatter=cv_scatter(models_dir, f"{metric}@{comparison.budget}"),
         table1=comparison.table1,
         published=published_footprints(),
@@ -345,7 +370,8 @@ class WrittenReport:
     violations: dict[str, list[str]]
 
 
-def write_comparison_report(comparison: Comparison, metric: str, models_dir: str, reports_dir: str) -> WrittenReport:
+def write_comparison_report(comparison: Comparison, metric: str, models_dir: str,
+                            reports_dir: str) -> WrittenReport:
     """Write the HTML report and its figures; return them with the ``footprints`` and
     ``footprint_differences`` rows to store and each landscape's domain violations (empty = valid)."""
     report = comparison_report(comparison, metric, models_dir)

@@ -19,8 +19,8 @@ import pandas as pd
 from nas_assets.core.landscape.vocabulary import METRICS
 from nas_assets.core.nb101.protocol import NB101_BUDGETS
 
-#: The eight panels of the footprint figure (the footprint's metric numbering). The local-optima panel shows the
-#: exact count where there is one and falls back to the estimate.
+#: The eight panels of the footprint figure (the footprint's metric numbering). The local-optima panel shows
+#: the exact count where there is one and falls back to the estimate.
 FOOTPRINT_PANELS: tuple[str, ...] = (
     "mean_fitness",
     "fitness_std",
@@ -78,8 +78,8 @@ PUBLISHED_ANCHORS: dict[str, dict[str, float | str | None]] = {
 PUBLISHED_CAVEATS: tuple[str, ...] = (
     "Published anchors are the footprint authors' numbers (Traoré et al., public notebooks), each on its own "
     "fitness: CIFAR-10 test accuracy @ 36 epochs, So2Sat S2 test kappa @ 36 epochs.",
-    "CIFAR-10 P⁺(25) = 0.32 may be copied from the So2Sat value: the authors' own CIFAR-10 persistence notebooks "
-    "give P⁺ 0.25-0.26, AuC⁺ 0.08-0.10, P⁻ 0.04, AuC⁻ 0.016.",
+    "CIFAR-10 P⁺(25) = 0.32 may be copied from the So2Sat value: the authors' own CIFAR-10 persistence "
+    "notebooks give P⁺ 0.25-0.26, AuC⁺ 0.08-0.10, P⁻ 0.04, AuC⁻ 0.016.",
 )
 
 
@@ -275,29 +275,33 @@ def metric_descriptions(
         knn_k: nearest sampled cells of the sampled local optima.
         persistence_percent: N of P±(N).
     """
-    step = {"fla": "Hamming-1 (FLA encoding)", "graph_edit": "graph-edit (one edge or op)"}.get(neighbourhood,
-                                                                                                neighbourhood)
+    step = {"fla": "Hamming-1 (FLA encoding)",
+            "graph_edit": "graph-edit (one edge or op)"}.get(neighbourhood, neighbourhood)
     walks = f"{n_walks} fresh random walks of {walk_length} {step} steps on a full landscape"
     if design_walks:
         walks = f"the design's {design_walks} random walks on a sampled landscape, " + walks
-    per_side = "; ".join(f"{side} {', '.join(str(b) for b in sorted(bs))} epochs" for side, bs in budgets.items() if bs)
+    per_side = "; ".join(f"{side} {', '.join(str(b) for b in sorted(bs))} epochs"
+                         for side, bs in budgets.items() if bs)
     n = persistence_percent
+    design_note = ", the design walks with at least 2 measured cells on a sample" if design_walks else ""
     return {
-        "autocorrelation": f"Lag-1 autocorrelation of fitness along random walks ({walks}), averaged over walks: "
-                           "near 1 = smooth landscape, near 0 = rugged.",
-        "local_optima": f"Architectures with no strictly better {step} neighbour; exact on a fully known landscape.",
+        "autocorrelation": f"Lag-1 autocorrelation of fitness along random walks ({walks}), averaged over "
+                           "walks: near 1 = smooth landscape, near 0 = rugged.",
+        "local_optima": f"Architectures with no strictly better {step} neighbour; exact on a fully "
+                        "known landscape.",
         "local_optima_estimate": f"N̂ = K̄²/(2 ln 2), K̄ = mean index of the first repeated optimum over "
-                                 f"best-improvement local searches from random starts, {estimator_repeats} repeats.",
-        "knn_local_optima": f"Sampled cells fitter than all of their {knn_k} nearest sampled cells (FLA Hamming "
-                            "distance, ties to the lower index): the authors' count on a sample, comparable between "
-                            "two fitnesses on the same cells.",
-        "positive_persistence": f"Share of the top-{n}% architectures at the first budget (t0) that stay in the top "
-                                f"{n}% at every budget the landscape recorded ({per_side}): high = early training "
-                                "already finds the good ones.",
+                                 "best-improvement local searches from random starts, "
+                                 f"{estimator_repeats} repeats.",
+        "knn_local_optima": f"Sampled cells fitter than all of their {knn_k} nearest sampled cells (FLA "
+                            "Hamming distance, ties to the lower index): the authors' count on a sample, "
+                            "comparable between two fitnesses on the same cells.",
+        "positive_persistence": f"Share of the top-{n}% architectures at the first budget (t0) that stay in "
+                                f"the top {n}% at every budget the landscape recorded ({per_side}): high = "
+                                "early training already finds the good ones.",
         "positive_auc": f"Mean of P⁺(N) over N = 1..{n}%.",
-        "negative_persistence": f"Share of the bottom-{n}% architectures at the first budget (t0) that stay in the "
-                                f"bottom {n}% at every budget ({per_side}).",
+        "negative_persistence": f"Share of the bottom-{n}% architectures at the first budget (t0) that stay "
+                                f"in the bottom {n}% at every budget ({per_side}).",
         "negative_auc": f"Mean of P⁻(N) over N = 1..{n}%.",
         "n_walks": "Number of random walks the autocorrelation was averaged over "
-                   f"({n_walks} on a full landscape{', the design walks with at least 2 measured cells on a sample' if design_walks else ''}).",
+                   f"({n_walks} on a full landscape{design_note}).",
     }

@@ -41,7 +41,8 @@ FIGURES: tuple[FigureSpec, ...] = (
         "One panel per metric, one bar per landscape, with its 95 % interval as an error bar. Fractions "
         "share a 0–1 axis, local optima a log axis (≈ hatched = estimate N̂). Grey hatched bars are the "
         "published anchors, measured with the authors' fitness — compare shapes, not decimals.",
-        lambda r, c: figures.footprint_figure(r.footprints, r.published, colors=c, intervals=_interval_map(r)),
+        lambda r, c: figures.footprint_figure(r.footprints, r.published, colors=c,
+                                              intervals=_interval_map(r)),
     ),
     FigureSpec(
         "fitness_distribution",
@@ -159,7 +160,8 @@ def footprint_markdown(report: ReportData) -> str:
 def _interval_map(report: ReportData) -> dict[tuple[str, str], tuple[float, float]]:
     if report.intervals is None or report.intervals.empty:
         return {}
-    return {(r.landscape, r.metric): (float(r.low), float(r.high)) for r in report.intervals.itertuples(index=False)
+    return {(r.landscape, r.metric): (float(r.low), float(r.high))
+            for r in report.intervals.itertuples(index=False)
             if np.isfinite(r.low) and np.isfinite(r.high)}
 
 
@@ -183,7 +185,8 @@ def verdict_markdown(report: ReportData) -> str:
     if report.verdicts is None or report.verdicts.empty:
         return ""
     a, b = report.verdicts.attrs.get("a", "a"), report.verdicts.attrs.get("b", "b")
-    lines = [f"| metric | {a} | {b} | difference | 95 % interval | verdict |", "|---|---:|---:|---:|---:|---|"]
+    lines = [f"| metric | {a} | {b} | difference | 95 % interval | verdict |",
+             "|---|---:|---:|---:|---:|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in _verdict_rows(report)]
     return "\n".join(lines) + "\n"
 
@@ -192,7 +195,8 @@ def _verdict_table_html(report: ReportData) -> str:
     if report.verdicts is None:
         return ""
     a, b = report.verdicts.attrs.get("a", "a"), report.verdicts.attrs.get("b", "b")
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("metric", a, b, "difference", "95 % interval", "verdict"))
+    head = "".join(f"<th>{html.escape(h)}</th>"
+                   for h in ("metric", a, b, "difference", "95 % interval", "verdict"))
     body = []
     for label, va, vb, diff, interval, verdict in _verdict_rows(report):
         cls = "differs" if verdict == "differs" else "noise"
@@ -286,7 +290,8 @@ def _render_html(report: ReportData, pngs: dict[str, bytes], colors: Mapping[str
             "<h2>Verdicts: what differs between the two landscapes on the same cells</h2>",
             f"<p>Paired bootstrap of {esc(report.verdicts.attrs.get('a', 'a'))} minus "
             f"{esc(report.verdicts.attrs.get('b', 'b'))}: the same resampled cells (walks) on both sides. "
-            "<i>differs</i> = the 95 % interval of the difference excludes 0; <i>within noise</i> = it does not.</p>",
+            "<i>differs</i> = the 95 % interval of the difference excludes 0; <i>within noise</i> = "
+            "it does not.</p>",
             _verdict_table_html(report),
         ]
     parts += [
@@ -351,5 +356,6 @@ def write_report(report: ReportData, out_dir: Path, *, basename: str = "footprin
 
 def markdown_images(paths: dict[str, Path]) -> str:
     """The report's figures as Markdown with inline PNGs (the Dagster UI's metadata)."""
-    return "\n\n".join(f"**{name}**\n\n![{name}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
+    return "\n\n".join(f"**{name}**\n\n![{name}]"
+                         f"(data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
                          for name, p in paths.items() if name != "html")

@@ -128,7 +128,8 @@ class TrainConfig:
 
     def optimiser(self) -> Recipe:
         base = RECIPES[self.recipe]
-        return base if self.lr is None else Recipe(base.name, self.lr, base.momentum, base.weight_decay, base.eps)
+        return base if self.lr is None else Recipe(base.name, self.lr, base.momentum, base.weight_decay,
+                                                   base.eps)
 
     def to_dict(self) -> dict:
         return asdict(self)

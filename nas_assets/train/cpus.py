@@ -99,7 +99,8 @@ def allotted_cpus(
             limits["SLURM_CPUS_PER_TASK"] = per_task
         else:
             on_node = _positive_int(environ, "SLURM_CPUS_ON_NODE")
-            tasks = _positive_int(environ, "SLURM_NTASKS_PER_NODE") or _positive_int(environ, "SLURM_TASKS_PER_NODE") or 1
+            tasks = (_positive_int(environ, "SLURM_NTASKS_PER_NODE")
+                     or _positive_int(environ, "SLURM_TASKS_PER_NODE") or 1)
             if on_node is not None:
                 limits["SLURM_CPUS_ON_NODE / tasks"] = max(1, on_node // tasks)
     elif local_ranks > 1:

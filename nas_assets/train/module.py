@@ -81,15 +81,18 @@ class NB101Module(L.LightningModule):
             opt = torch.optim.SGD(params, lr=lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
         else:  # TF RMSProp semantics: decay 0.9, momentum 0.9, eps 1.0
             opt = torch.optim.RMSprop(
-                params, lr=lr, alpha=0.9, momentum=recipe.momentum, eps=recipe.eps, weight_decay=recipe.weight_decay
+                params, lr=lr, alpha=0.9, momentum=recipe.momentum, eps=recipe.eps,
+                weight_decay=recipe.weight_decay
             )
         total = max(1, self.steps_per_epoch * self.config.epochs)
-        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ---- training -----------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
-        self._train_confusion = torch.zeros(self.num_classes * self.num_classes, dtype=torch.int64, device=self.device)
+        self._train_confusion = torch.zeros(self.num_classes * self.num_classes, dtype=torch.int64,
+                                            device=self.device)
         self._train_count = 0
         self._train_loss_t = torch.zeros((), dtype=torch.float64, device=self.device)
         self._epoch_start = time.perf_counter()
@@ -102,7 +105,8 @@ class NB101Module(L.LightningModule):
         loss = F.cross_entropy(logits, y)
         with torch.no_grad():
             pred = logits.argmax(dim=1)
-            self._train_confusion += torch.bincount(y * self.num_classes + pred, minlength=self.num_classes**2)
+            self._train_confusion += torch.bincount(y * self.num_classes + pred,
+                                                    minlength=self.num_classes**2)
             self._train_loss_t += loss.detach().double() * y.numel()
             self._train_count += y.numel()
         self.samples_seen += y.numel()
@@ -137,7 +141,8 @@ class NB101Module(L.LightningModule):
         confusion = torch.zeros(self.num_classes * self.num_classes, dtype=torch.int64, device=self.device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
-        forward_context = self.trainer.precision_plugin.forward_context() if self._trainer else torch.autocast("cpu", enabled=False)
+        forward_context = (self.trainer.precision_plugin.forward_context() if self._trainer
+                           else torch.autocast("cpu", enabled=False))
         with forward_context:
             for x, y in self.eval_sets[split]():
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -145,13 +150,15 @@ class NB101Module(L.LightningModule):
                     x = x.contiguous(memory_format=torch.channels_last)
                 logits = self(x).float()
                 loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-                confusion += torch.bincount(y * self.num_classes + logits.argmax(1), minlength=self.num_classes**2)
+                confusion += torch.bincount(y * self.num_classes + logits.argmax(1),
+                                            minlength=self.num_classes**2)
                 count += y.numel()
         self.network.train(was_training)
         return self._reduce(confusion, loss_sum, count)
 
     def _reduce(self, confusion: torch.Tensor, loss_sum: torch.Tensor, count: int) -> dict:
-        packed = torch.cat([confusion.double(), loss_sum.reshape(1).double(), torch.tensor([count], dtype=torch.float64, device=confusion.device)])
+        packed = torch.cat([confusion.double(), loss_sum.reshape(1).double(),
+                            torch.tensor([count], dtype=torch.float64, device=confusion.device)])
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(packed)
         k2 = self.num_classes**2

@@ -72,7 +72,8 @@ class Cell(nn.Module):
         last = self.n - 1
         if not self.to_output:  # the whole cell is input -> output
             return self.proj[str(last)](x)
-        out = torch.cat([tensors[s] for s in self.to_output], dim=1) if len(self.to_output) > 1 else tensors[self.to_output[0]]
+        out = (torch.cat([tensors[s] for s in self.to_output], dim=1) if len(self.to_output) > 1
+               else tensors[self.to_output[0]])
         if self.from_input[last]:
             out = out + self.proj[str(last)](x)
         return out

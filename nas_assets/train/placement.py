@@ -36,4 +36,5 @@ def check_placement(accelerator: str, devices: int, num_nodes: int = 1) -> None:
         if visible == 0:
             raise ValueError("accelerator 'gpu': no CUDA GPU is visible on this machine; use cpu or auto")
         if num_nodes == 1 and devices > visible:
-            raise ValueError(f"devices {devices} with accelerator 'gpu': only {visible} GPU(s) visible on this machine")
+            raise ValueError(f"devices {devices} with accelerator 'gpu': only {visible} GPU(s) visible "
+                             "on this machine")

@@ -35,9 +35,11 @@ def _measured(config: dict) -> dict:
 
 def differences(record: dict, config: TrainConfig, data: dict) -> list[str]:
     """``'<option>: recorded <a>, requested <b>'`` for every measuring field that differs."""
-    recorded = {**_measured(record.get("config") or {}), **{k: (record.get("data") or {}).get(k) for k in DATA_FIELDS}}
+    recorded = {**_measured(record.get("config") or {}),
+                **{k: (record.get("data") or {}).get(k) for k in DATA_FIELDS}}
     wanted = {**_measured(config.to_dict()), **{k: data.get(k) for k in DATA_FIELDS}}
-    return [f"{_OPTIONS.get(k, '--' + k.replace('_', '-'))}: recorded {recorded[k]!r}, requested {wanted[k]!r}"
+    return [f"{_OPTIONS.get(k, '--' + k.replace('_', '-'))}: recorded {recorded[k]!r}, "
+            f"requested {wanted[k]!r}"
             for k in wanted if recorded[k] != wanted[k]]
 
 
@@ -58,5 +60,5 @@ def check_reusable(path: Path, config: TrainConfig, data: dict) -> None:
     diffs = differences(record, config, data)
     if diffs:
         raise ResultConflict(
-            f"{path}: holds a result of another configuration ({'; '.join(diffs)}). To keep both, pass another "
-            f"--out; to replace it, pass --force")
+            f"{path}: holds a result of another configuration ({'; '.join(diffs)}). To keep both, pass "
+            "another --out; to replace it, pass --force")

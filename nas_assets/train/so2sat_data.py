@@ -32,12 +32,14 @@ def load_so2sat_arrays(
     )
     splits = {SPLIT_NAMES[name]: arrays for name, arrays in cache.splits.items() if name in SPLIT_NAMES}
     # the name identifies config *and* source bytes, so runs on different data never share a run key
-    sources = hashlib.md5(json.dumps(cache.manifest.get("sources", {}), sort_keys=True).encode()).hexdigest()[:8]
+    sources = hashlib.md5(json.dumps(cache.manifest.get("sources", {}),
+                                     sort_keys=True).encode()).hexdigest()[:8]
     return ArrayData(
         splits=splits,
         num_classes=cache.n_classes,
         to_float=cache.dequantize,
         name=f"so2sat-{cache.path.name}-{sources}",
-        info={"source": str(Path(data_dir).resolve()), "sensor": sensor, "s1_transform": s1_transform, "stats": stats,
+        info={"source": str(Path(data_dir).resolve()), "sensor": sensor, "s1_transform": s1_transform,
+              "stats": stats,
               "cache_dtype": str(cache.dtype)},
     )

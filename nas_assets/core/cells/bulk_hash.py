@@ -68,7 +68,8 @@ def wl_signatures(adj: np.ndarray, labels: np.ndarray, keep: np.ndarray | None =
     for round_index in range(n):
         from_preds = np.einsum("guv,gu->gv", a64, mix64(state ^ _MASK_CONSTANTS[3]))
         from_succs = np.einsum("gvw,gw->gv", a64, mix64(state ^ _MASK_CONSTANTS[4]))
-        new_state = mix64(state * _MASK_CONSTANTS[5] + mix64(from_preds) ^ mix64(from_succs + _MASK_CONSTANTS[6]))
+        new_state = mix64(state * _MASK_CONSTANTS[5] + mix64(from_preds)
+                          ^ mix64(from_succs + _MASK_CONSTANTS[6]))
         # NB101 runs exactly V rounds for a V-vertex graph: freeze smaller graphs.
         active = (round_index < n_vertices)[:, None]
         state = np.where(active, new_state, state)

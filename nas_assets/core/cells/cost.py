@@ -41,7 +41,8 @@ class NetworkShape:
     input_size: int = 32
 
     def __post_init__(self) -> None:
-        for name in ("in_channels", "num_classes", "stem_channels", "num_stacks", "cells_per_stack", "input_size"):
+        for name in ("in_channels", "num_classes", "stem_channels", "num_stacks", "cells_per_stack",
+                     "input_size"):
             require_int_at_least(name, getattr(self, name), 1)
 
     def cell_plan(self) -> list[tuple[int, int, int]]:

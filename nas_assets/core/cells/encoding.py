@@ -132,7 +132,8 @@ class NeighbourIndex:
         (e.g. the 2-vertex cell); on the closure it cannot.
         """
         src, dst = self.edges()
-        return _csr(len(self), np.concatenate([src, dst]), np.concatenate([dst, src]), f"{self.kind}_symmetric")
+        return _csr(len(self), np.concatenate([src, dst]), np.concatenate([dst, src]),
+                    f"{self.kind}_symmetric")
 
 
 def _csr(n: int, src: np.ndarray, dst: np.ndarray, kind: str) -> NeighbourIndex:
@@ -159,7 +160,8 @@ def fla_neighbour_index(space: SpaceArrays, chunk: int = 50_000) -> NeighbourInd
     used = slots >= 0
     bit = slots[:, :, None] * N_SLOTS + slots[:, None, :]  # (N, 7, 7) bit of edge u -> v
     bit = np.where(used[:, :, None] & used[:, None, :], bit, 0)
-    keys = np.bitwise_xor.reduce(np.where(space.matrices.astype(bool), _ZOBRIST[bit], np.uint64(0)), axis=(1, 2))
+    keys = np.bitwise_xor.reduce(np.where(space.matrices.astype(bool), _ZOBRIST[bit], np.uint64(0)),
+                                 axis=(1, 2))
     order = np.argsort(keys)
     sorted_keys = keys[order]
     packed = np.packbits(encode_fla_batch(space.matrices, space.labels), axis=1)

@@ -1,4 +1,5 @@
-"""The design of experiment (uniform sample, random walks, local search): which architectures get trained, and how each was reached.
+"""The design of experiment (uniform sample, random walks, local search): which architectures get trained, and
+how each was reached.
 
 Three seeded stages over the enumerated space and its Hamming-1 (FLA) neighbour index:
 
@@ -51,7 +52,8 @@ class DesignConfig:
             if name != "seed" and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"DesignConfig.{name} must be a non-negative integer, got {value!r}")
         if self.n_walks and not self.n_initial:
-            raise ValueError("DesignConfig: random walks start from initial architectures; n_initial must be > 0")
+            raise ValueError("DesignConfig: random walks start from initial architectures; "
+                             "n_initial must be > 0")
 
 
 #: The report's design: 600 uniform + 10 walks x 30 steps (~907 visits, seed 42) + 100 new
@@ -86,8 +88,8 @@ def sample_design(hashes: np.ndarray, neighbours: NeighbourIndex, config: Design
         raise ValueError(f"neighbour index has {len(neighbours)} rows but the space has {n}")
     pool_size = n if candidates is None else len(candidates)
     if config.n_initial > pool_size:
-        raise ValueError(f"n_initial={config.n_initial} exceeds the {'space size' if candidates is None else 'candidate cells'} "
-                         f"{pool_size}")
+        raise ValueError(f"n_initial={config.n_initial} exceeds the "
+                         f"{'space size' if candidates is None else 'candidate cells'} {pool_size}")
     rng = np.random.default_rng(config.seed)
     degrees = neighbours.degrees
     visits: list[tuple[int, str, int, int, int]] = []  # index, stage, walk, step, parent
@@ -147,7 +149,8 @@ def sample_design(hashes: np.ndarray, neighbours: NeighbourIndex, config: Design
             "stage": [v[1] for v in visits],
             "walk_id": pd.array([int(w) if w >= 0 else None for w in walks], dtype="Int64"),
             "step": np.array([v[3] for v in visits], dtype=np.int64),
-            "parent_hash": pd.Series(hashes[np.maximum(parents, 0)].astype(object), dtype=object).where(parents >= 0, None),
+            "parent_hash": pd.Series(hashes[np.maximum(parents, 0)].astype(object),
+                                     dtype=object).where(parents >= 0, None),
             "is_new": first_seen,
         },
         columns=DESIGN_COLUMNS,

@@ -156,7 +156,8 @@ def _as_rows(matrix: Sequence[Sequence[int]] | np.ndarray) -> list[list[int]]:
             if x is True or x == 1:
                 if j <= i:
                     raise InvalidSpecError(
-                        f"matrix is not strictly upper-triangular: edge {i}->{j} points backwards or is a self-loop"
+                        f"matrix is not strictly upper-triangular: edge {i}->{j} points backwards "
+                        "or is a self-loop"
                     )
                 row.append(1)
             elif x is False or x == 0:
@@ -172,7 +173,8 @@ def _check_ops(ops: Sequence[str], n: int) -> list[str]:
     if len(ops) != n:
         raise InvalidSpecError(f"size mismatch: matrix has {n} vertices but {len(ops)} ops were given")
     if ops[0] != INPUT or ops[-1] != OUTPUT:
-        raise InvalidSpecError(f"first op must be {INPUT!r} and last {OUTPUT!r}, got {ops[0]!r} ... {ops[-1]!r}")
+        raise InvalidSpecError(f"first op must be {INPUT!r} and last {OUTPUT!r}, got {ops[0]!r} "
+                               f"... {ops[-1]!r}")
     for i, op in enumerate(ops[1:-1], start=1):
         if op not in INTERIOR_OPS:
             raise InvalidSpecError(f"unknown op {op!r} at vertex {i}; expected one of {list(INTERIOR_OPS)}")

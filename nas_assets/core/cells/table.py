@@ -12,7 +12,8 @@ from nas_assets.core.cells.encoding import NeighbourIndex
 from nas_assets.core.cells.enumeration import SpaceArrays
 
 
-def architecture_frame(space: SpaceArrays, shape: NetworkShape, fla: NeighbourIndex | None = None) -> pd.DataFrame:
+def architecture_frame(space: SpaceArrays, shape: NetworkShape,
+                       fla: NeighbourIndex | None = None) -> pd.DataFrame:
     """One row per architecture, in enumeration order.
 
     Args:
@@ -70,7 +71,8 @@ def build_space_table(
     return space, fla, frame, timings
 
 
-def padded_arrays(matrix_strings: Sequence[str], ops_strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def padded_arrays(matrix_strings: Sequence[str],
+                  ops_strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The stored ``matrix``/``ops`` columns back to padded arrays, vectorised.
 
     Returns:

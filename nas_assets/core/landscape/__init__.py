@@ -1,1 +1,2 @@
-"""The fitness landscape footprint: metric functions, landscapes, intervals, vocabulary, the CIFAR-10 reference."""
+"""The fitness landscape footprint: metric functions, landscapes, intervals, vocabulary, the CIFAR-10
+reference."""

@@ -193,7 +193,8 @@ def cell_resamples_shared(landscapes: Sequence[LandscapeSamples], n_resamples: i
         by_budget = None if samples.by_budget is None else np.asarray(samples.by_budget, dtype=np.float64)
         sizes = np.array([set_size(q / 100, n) for q in range(1, samples.persistence_percent + 1)])
         rankings = {} if by_budget is None else {
-            sign: _Ranking.build(by_budget, sign == "positive", int(sizes.max())) for sign in ("positive", "negative")}
+            sign: _Ranking.build(by_budget, sign == "positive", int(sizes.max()))
+            for sign in ("positive", "negative")}
         optimum = None if samples.knn_optimum is None else np.asarray(samples.knn_optimum, dtype=np.float64)
         prepared.append((f, sizes, rankings, optimum))
     out: list[dict[str, list[np.ndarray]]] = [{} for _ in landscapes]
@@ -203,7 +204,8 @@ def cell_resamples_shared(landscapes: Sequence[LandscapeSamples], n_resamples: i
         for counts in _count_chunks(n, n_resamples, seed):
             weights = counts.astype(np.float64)
             curves = {(i, sign): pool.submit(_persistence_rows, counts, ranking, sizes)
-                      for i, (_, sizes, rankings, _) in enumerate(prepared) for sign, ranking in rankings.items()}
+                      for i, (_, sizes, rankings, _) in enumerate(prepared)
+                      for sign, ranking in rankings.items()}
             for i, (values, (f, sizes, rankings, optimum)) in enumerate(zip(out, prepared)):
                 mean = f @ weights / n
                 variance = np.maximum((f * f) @ weights / n - mean * mean, 0.0)
@@ -252,9 +254,11 @@ def resamples_many(landscapes: Sequence[LandscapeSamples], n_resamples: int = DE
     out: list[dict[str, np.ndarray]] = [{} for _ in landscapes]
     by_size: dict[tuple[int, int], list[int]] = {}
     for i, samples in enumerate(landscapes):
-        by_size.setdefault((np.asarray(samples.fitness).size, _cells_drawn(samples, n_resamples)), []).append(i)
+        by_size.setdefault((np.asarray(samples.fitness).size, _cells_drawn(samples, n_resamples)),
+                           []).append(i)
     for (_, cells_drawn), members in by_size.items():
-        for i, values in zip(members, cell_resamples_shared([landscapes[i] for i in members], cells_drawn, seed)):
+        for i, values in zip(members,
+                             cell_resamples_shared([landscapes[i] for i in members], cells_drawn, seed)):
             out[i].update(values)
     for values, samples in zip(out, landscapes):
         if samples.walk_rho is not None and len(samples.walk_rho):
@@ -270,7 +274,8 @@ def _cells_drawn(samples: LandscapeSamples, n_resamples: int) -> int:
     return n_resamples if samples.cell_resamples is None else int(samples.cell_resamples)
 
 
-def resamples(samples: LandscapeSamples, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, np.ndarray]:
+def resamples(samples: LandscapeSamples, n_resamples: int = DEFAULT_RESAMPLES,
+              seed: int = 0) -> dict[str, np.ndarray]:
     """Every resampled metric of one landscape (see :func:`resamples_many`)."""
     return resamples_many([samples], n_resamples, seed)[0]
 
@@ -316,8 +321,8 @@ def intervals(samples: LandscapeSamples, n_resamples: int = DEFAULT_RESAMPLES, s
     return _intervals(samples, resamples(samples, n_resamples, seed), n_resamples, level)
 
 
-def intervals_many(landscapes: Sequence[LandscapeSamples], n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-                   level: float = LEVEL) -> list[dict[str, Interval]]:
+def intervals_many(landscapes: Sequence[LandscapeSamples], n_resamples: int = DEFAULT_RESAMPLES,
+                   seed: int = 0, level: float = LEVEL) -> list[dict[str, Interval]]:
     """:func:`intervals` of several landscapes, sharing the resamples of landscapes of one size."""
     return [_intervals(s, v, n_resamples, level)
             for s, v in zip(landscapes, resamples_many(landscapes, n_resamples, seed))]

@@ -67,7 +67,8 @@ class Landscape:
     intervals: dict[str, Interval] = field(default_factory=dict)
 
 
-def _curves(fitness_by_budget: np.ndarray | None, budgets: Sequence[int] | None) -> dict[str, np.ndarray] | None:
+def _curves(fitness_by_budget: np.ndarray | None,
+            budgets: Sequence[int] | None) -> dict[str, np.ndarray] | None:
     if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2:
         return None
     fractions = PERCENTS / 100
@@ -77,7 +78,8 @@ def _curves(fitness_by_budget: np.ndarray | None, budgets: Sequence[int] | None)
             "negative": persistence_curve(fitness_by_budget, fractions, False)}
 
 
-def _walk_stats(walks_fitness: Sequence[np.ndarray], max_lag: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _walk_stats(walks_fitness: Sequence[np.ndarray],
+                max_lag: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     walks = [w for w in walks_fitness if len(w) >= 2]
     if not walks:
         return None, None
@@ -114,7 +116,8 @@ def sampled_landscape(
         details: extra provenance kept with the landscape (e.g. measured/predicted counts).
     """
     walks = [np.asarray(w, dtype=float) for w in (walks_fitness or []) if len(w) >= 2]
-    by_budget = None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2 else fitness_by_budget
+    by_budget = (None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2
+                 else fitness_by_budget)
     fp = footprint(fitness, fitness_by_budget=by_budget, walks_fitness=walks or None)
     optimum = None
     if codes is not None:
@@ -122,13 +125,15 @@ def sampled_landscape(
         fp = replace(fp, knn_local_optima=int(optimum.sum()))
     corr, rho = _walk_stats(walks, max_lag)
     f = np.asarray(fitness, dtype=float)
-    samples = LandscapeSamples(f, None if by_budget is None else np.asarray(by_budget, dtype=float), optimum, rho)
+    samples = LandscapeSamples(f, None if by_budget is None else np.asarray(by_budget, dtype=float), optimum,
+                               rho)
     return Landscape(name, "sampled", fitness_label, fp, f, _curves(by_budget, budgets), corr, rho,
                      {"walks": len(walks), "walk_steps": int(sum(len(w) for w in walks)), **(details or {})},
                      samples)
 
 
-def extrapolate_optima(landscape: Landscape, reference: Landscape, reference_n_hat: float | None) -> Landscape:
+def extrapolate_optima(landscape: Landscape, reference: Landscape,
+                       reference_n_hat: float | None) -> Landscape:
     """The authors' extrapolation of a sampled landscape's local optima from a reference on the
     same cells: ratio = sampled optima here / there, extrapolated = ratio x the reference's N-hat.
 
@@ -139,7 +144,8 @@ def extrapolate_optima(landscape: Landscape, reference: Landscape, reference_n_h
     if mine is None or theirs is None or (mine == 0 and theirs == 0):
         return landscape
     ratio = float("inf") if theirs == 0 else mine / theirs
-    extrapolated = None if reference_n_hat is None else (float("inf") if theirs == 0 else ratio * reference_n_hat)
+    extrapolated = None if reference_n_hat is None else (float("inf") if theirs == 0
+                                                         else ratio * reference_n_hat)
     fp = replace(landscape.footprint, knn_optima_ratio=ratio, local_optima_extrapolated=extrapolated)
     return replace(landscape, footprint=fp)
 
@@ -179,20 +185,23 @@ def full_landscape(
     walks_fitness = f[walks]
     exact = count_local_optima(f, neighbours)
     estimate = estimate_local_optima(f, neighbours, n_repeats=estimator_repeats, seed=seed)
-    by_budget = None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2 else fitness_by_budget
+    by_budget = (None if fitness_by_budget is None or np.asarray(fitness_by_budget).shape[0] < 2
+                 else fitness_by_budget)
     fp = footprint(f, fitness_by_budget=by_budget, walks_fitness=walks_fitness, local_optima=exact,
                    local_optima_estimate=estimate)
     fp = replace(fp, optimal_plateaus=count_optimal_plateaus(f, neighbours))
     corr, rho = _walk_stats(list(walks_fitness), max_lag)
-    details: dict[str, Any] = {"estimate_over_exact": float(estimate["n_hat"] / exact) if exact else float("nan"),
-               "estimator_searches": int(estimate.get("n_searches", 0)), "estimator_repeats": estimator_repeats}
+    details: dict[str, Any] = {
+        "estimate_over_exact": float(estimate["n_hat"] / exact) if exact else float("nan"),
+        "estimator_searches": int(estimate.get("n_searches", 0)), "estimator_repeats": estimator_repeats}
     member_optima = None
     if member_fitness is not None and len(member_fitness):
         member_optima = [count_local_optima(np.asarray(m, dtype=float), neighbours) for m in member_fitness]
         details["member_local_optima"] = member_optima
-    samples = LandscapeSamples(f, None if by_budget is None else np.asarray(by_budget, dtype=float), None, rho,
-                               np.asarray(estimate["k"]), member_optima)
-    return Landscape(name, "full", fitness_label, fp, f, _curves(by_budget, budgets), corr, rho, details, samples)
+    samples = LandscapeSamples(f, None if by_budget is None else np.asarray(by_budget, dtype=float), None,
+                               rho, np.asarray(estimate["k"]), member_optima)
+    return Landscape(name, "full", fitness_label, fp, f, _curves(by_budget, budgets), corr, rho, details,
+                     samples)
 
 
 def footprint_table(landscapes: Sequence[Landscape]) -> pd.DataFrame:
@@ -208,7 +217,8 @@ def footprint_rows(landscapes: Sequence[Landscape]) -> pd.DataFrame:
     for ls in landscapes:
         for metric, value in ls.footprint.as_dict().items():
             interval = ls.intervals.get(metric) if value is not None else None
-            rows.append({"landscape": ls.name, "metric": metric, "value": np.nan if value is None else float(value),
+            rows.append({"landscape": ls.name, "metric": metric,
+                         "value": np.nan if value is None else float(value),
                          "fitness": ls.fitness_label,
                          "ci_low": np.nan if interval is None else interval.low,
                          "ci_high": np.nan if interval is None else interval.high,
@@ -231,7 +241,8 @@ def with_intervals(landscapes: Sequence[Landscape], n_resamples: int = DEFAULT_R
     ``full_space_cell_resamples``: resamples of the cell metrics of full landscapes (None: ``n_resamples``).
     """
     have = [(ls, ls.samples) for ls in landscapes if ls.samples is not None]
-    samples = [replace(s, cell_resamples=full_space_cell_resamples) if ls.kind == "full" else s for ls, s in have]
+    samples = [replace(s, cell_resamples=full_space_cell_resamples) if ls.kind == "full" else s
+               for ls, s in have]
     for (ls, _), found in zip(have, intervals_many(samples, n_resamples, seed)):
         ls.intervals.update(found)
 
@@ -243,12 +254,15 @@ def with_ratio_intervals(landscape: Landscape, reference: Landscape, reference_f
     if landscape.samples is None or reference.samples is None or landscape.footprint.knn_optima_ratio is None:
         return
     n_hat = None
-    if reference_full is not None and reference_full.samples is not None and reference_full.samples.estimator_k is not None:
-        n_hat = repeat_resamples(reference_full.samples.estimator_k, n_resamples, seed + 2)["local_optima_estimate"]
+    if (reference_full is not None and reference_full.samples is not None
+            and reference_full.samples.estimator_k is not None):
+        n_hat = repeat_resamples(reference_full.samples.estimator_k, n_resamples, seed + 2)[
+            "local_optima_estimate"]
     landscape.intervals.update(ratio_interval(landscape.samples, reference.samples, n_resamples, seed, n_hat))
 
 
-def paired_verdicts(a: Landscape, b: Landscape, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+def paired_verdicts(a: Landscape, b: Landscape, n_resamples: int = DEFAULT_RESAMPLES,
+                    seed: int = 0) -> pd.DataFrame:
     """Paired bootstrap of ``a - b`` per metric (same cells, same walks) with the verdict.
 
     Returns:
@@ -257,8 +271,8 @@ def paired_verdicts(a: Landscape, b: Landscape, n_resamples: int = DEFAULT_RESAM
     """
     if a.samples is None or b.samples is None:
         raise ValueError("paired verdicts need both landscapes' samples")
-    found: list[Difference] = paired_differences(a.samples, b.samples, a.footprint.as_dict(), b.footprint.as_dict(),
-                                                 n_resamples, seed)
+    found: list[Difference] = paired_differences(a.samples, b.samples, a.footprint.as_dict(),
+                                                 b.footprint.as_dict(), n_resamples, seed)
     frame = pd.DataFrame([{"metric": d.metric, "a": d.value_a, "b": d.value_b, "difference": d.difference,
                            "ci_low": d.low, "ci_high": d.high, "verdict": d.verdict, "method": d.method}
                           for d in found],
@@ -306,9 +320,10 @@ def match_budgets(
         if cifar10_budget is not None:
             raise ValueError(f"cifar10_budget {other} is not a CIFAR-10 budget (budgets {theirs})")
         other = min(theirs, key=lambda b: (abs(b - budget), b))
-        return budget, other, (f"budgets do not match: So2Sat @ {budget} epochs (recorded {mine}) vs CIFAR-10 @ {other} "
-                               f"(the nearest of {theirs}); set 'budget' to one of {common or theirs} to compare like with like")
+        return budget, other, (f"budgets do not match: So2Sat @ {budget} epochs (recorded {mine}) vs "
+                               f"CIFAR-10 @ {other} (the nearest of {theirs}); set 'budget' to one of "
+                               f"{common or theirs} to compare like with like")
     if other != budget:
         return budget, other, f"budgets differ by request: So2Sat @ {budget} vs CIFAR-10 @ {other} epochs"
-    return budget, other, (f"matched budget: {budget} epochs on both sides (So2Sat recorded {mine}, CIFAR-10 {theirs}; "
-                           f"common {common})")
+    return budget, other, (f"matched budget: {budget} epochs on both sides (So2Sat recorded {mine}, CIFAR-10 "
+                           f"{theirs}; common {common})")

@@ -389,8 +389,8 @@ def count_optimal_plateaus(fitness: Any, neighbours: Neighbours) -> int:
     """Local optima counted as plateaus: connected sets of equal-fitness neighbours none of whose
     members has a strictly better neighbour (a lone optimum is a plateau of one).
 
-    :func:`count_local_optima` (Traoré et al.'s fitness landscape footprint) counts every architecture of such a plateau. Tree
-    ensembles predict piecewise-constant values, so a surrogate landscape may have plateaus
+    :func:`count_local_optima` (Traoré et al.'s fitness landscape footprint) counts every architecture of such
+    a plateau. Tree ensembles predict piecewise-constant values, so a surrogate landscape may have plateaus
     (neighbours that differ only in features no tree splits on); this count tells how much of
     the per-architecture count they make up.
     """
@@ -401,7 +401,8 @@ def count_optimal_plateaus(fitness: Any, neighbours: Neighbours) -> int:
 
     src = np.repeat(np.arange(f.size), np.diff(indptr))
     equal = f[src] == f[indices]
-    graph = csr_matrix((np.ones(int(equal.sum()), dtype=np.int8), (src[equal], indices[equal])), shape=(f.size, f.size))
+    graph = csr_matrix((np.ones(int(equal.sum()), dtype=np.int8), (src[equal], indices[equal])),
+                       shape=(f.size, f.size))
     n_components, component = connected_components(graph, directed=True, connection="weak")
     improvable = ~local_optima_mask(f, (indptr, indices))
     return int((np.bincount(component, weights=improvable, minlength=n_components) == 0).sum())
@@ -601,7 +602,8 @@ def _persistence_from_ranking(order: np.ndarray, k: int) -> float:
 
 
 def persistence(fitness_by_budget: Any, fraction: float = 0.25, positive: bool = True) -> float:
-    """Share of the t0 top (bottom) set that stays in it at every budget (Traoré et al.'s fitness landscape footprint).
+    """Share of the t0 top (bottom) set that stays in it at every budget (Traoré et al.'s fitness landscape
+    footprint).
 
     ``P(N) = |intersection over e of T_e(N)| / |T_t0(N)|`` with ``T_e(N)`` the top-N% set
     (bottom-N% when ``positive`` is False) at budget e. All sets have :func:`set_size` members,

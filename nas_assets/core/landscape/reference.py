@@ -128,7 +128,8 @@ def fit_reference_surrogates(
                      {"source": source}))
     if workers > 1 and len(jobs) > 1:
         # spawn, not fork: the parent may hold DuckDB/OpenMP threads that a fork would copy locked
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(min(workers, len(jobs)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
             done = list(pool.map(_fit_one, jobs))
     else:
         done = [_fit_one(job) for job in jobs]
@@ -183,8 +184,8 @@ def build_reference_landscape(
     """
     n_space = len(hashes)
     complete = [b for b in budgets if int(frame[f"val_accuracy_{b}"].notna().sum()) == n_space]
-    fitted = fit_reference_surrogates(frame, budgets, models_dir, config=config, n_repeats=n_repeats, seed=seed,
-                                      source=source, skip=complete, workers=workers)
+    fitted = fit_reference_surrogates(frame, budgets, models_dir, config=config, n_repeats=n_repeats,
+                                      seed=seed, source=source, skip=complete, workers=workers)
     models = {b: f.surrogate.set_nthread(nthread) for b, f in fitted.items()}
     predicted = predict_many(models, *arrays) if models else {}
     measured = frame.set_index("arch_hash")
@@ -204,9 +205,11 @@ def build_reference_landscape(
             oof = cv["predicted_r0"].reindex(known["arch_hash"]).to_numpy()
         rows.append(pd.DataFrame({
             "arch_hash": known["arch_hash"].to_numpy(), "budget": b,
-            "val_accuracy": known[f"val_accuracy_{b}"].to_numpy(), "test_accuracy": known[f"test_accuracy_{b}"].to_numpy(),
+            "val_accuracy": known[f"val_accuracy_{b}"].to_numpy(),
+            "test_accuracy": known[f"test_accuracy_{b}"].to_numpy(),
             "predicted": oof, "source": source}))
-    empty = pd.DataFrame(columns=["arch_hash", "budget", "val_accuracy", "test_accuracy", "predicted", "source"])
+    empty = pd.DataFrame(columns=["arch_hash", "budget", "val_accuracy", "test_accuracy", "predicted",
+                                  "source"])
     return ReferenceLandscape(
         results=pd.concat(rows, ignore_index=True) if rows else empty,
         predictions=pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
@@ -220,5 +223,6 @@ def tau_per_budget(summary: dict[str, Any]) -> str:
     """``"4: 0.626, 12: 0.705, ..."``: each budget's pooled out-of-fold Kendall tau, in budget order,
     from a stored reference summary (``store.read_reference_state``); "" when nothing was fitted."""
     quality = summary.get("quality", {})
-    return ", ".join(f"{b}: {q['kendall_tau']:.3f}" for b, q in sorted(quality.items(), key=lambda i: int(i[0]))
+    return ", ".join(f"{b}: {q['kendall_tau']:.3f}"
+                     for b, q in sorted(quality.items(), key=lambda i: int(i[0]))
                      if "kendall_tau" in q)

@@ -1,8 +1,9 @@
 """The footprint's metric vocabulary, once: names (the ``footprints`` table's ``metric`` values),
 formulas, domains, and how a table or figure labels and formats each.
 
-The landscape code checks values against the domains (:func:`nas_assets.core.landscape.metrics.footprint_problems`),
-the report and the Dagster metadata read labels, descriptions and formats from here.
+The landscape code checks values against the domains
+(:func:`nas_assets.core.landscape.metrics.footprint_problems`), the report and the Dagster metadata read
+labels, descriptions and formats from here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ class FootprintMetric:
     """One footprint metric.
 
     Attributes:
-        name: key in the ``footprints`` table and field of :class:`nas_assets.core.landscape.metrics.Footprint`.
+        name: key in the ``footprints`` table and field of
+            :class:`nas_assets.core.landscape.metrics.Footprint`.
         label: row name in tables (Unicode allowed).
         description: one sentence saying what the number means and which way is "better".
         definition: the formula in one line (error messages, asset metadata).
@@ -80,7 +82,9 @@ VOCABULARY: tuple[FootprintMetric, ...] = (
     FootprintMetric(
         name='autocorrelation',
         label='autocorrelation ρ̄(1)',
-        description="Lag-1 autocorrelation of fitness along random walks of Hamming-1 steps (the design's own walks on a sample, fresh walks on a full landscape; counts in the notes), averaged over walks: near 1 = smooth landscape, near 0 = rugged.",
+        description="Lag-1 autocorrelation of fitness along random walks of Hamming-1 steps (the design's "
+                    "own walks on a sample, fresh walks on a full landscape; counts in the notes), averaged "
+                    "over walks: near 1 = smooth landscape, near 0 = rugged.",
         definition='mean lag-1 autocorrelation rho(1) of the random walks',
         fmt='.3f',
         scale='unit',
@@ -102,7 +106,8 @@ VOCABULARY: tuple[FootprintMetric, ...] = (
     FootprintMetric(
         name='local_optima',
         label='local optima (exact count)',
-        description='Architectures with no strictly better Hamming-1 neighbour; exact on a fully known landscape.',
+        description='Architectures with no strictly better Hamming-1 neighbour; exact on a fully '
+                    'known landscape.',
         definition='exact count of architectures without a strictly better neighbour',
         fmt=',.0f',
         scale='log',
@@ -113,7 +118,8 @@ VOCABULARY: tuple[FootprintMetric, ...] = (
     FootprintMetric(
         name='local_optima_estimate',
         label='local optima (estimate N̂)',
-        description='N̂ = K̄²/(2 ln 2), K̄ = mean index of the first repeated optimum over best-improvement local searches from random starts (sampled landscapes).',
+        description='N̂ = K̄²/(2 ln 2), K̄ = mean index of the first repeated optimum over best-improvement '
+                    'local searches from random starts (sampled landscapes).',
         definition='birthday-paradox estimate N_hat = K_mean^2 / (2 ln 2)',
         fmt=',.0f',
         scale='log',
@@ -123,7 +129,8 @@ VOCABULARY: tuple[FootprintMetric, ...] = (
     FootprintMetric(
         name='optimal_plateaus',
         label='local optima (plateaus counted once)',
-        description='Connected sets of equal-fitness neighbours with no strictly better neighbour, each counted once (the per-architecture count counts every member of such a plateau).',
+        description='Connected sets of equal-fitness neighbours with no strictly better neighbour, each '
+                    'counted once (the per-architecture count counts every member of such a plateau).',
         definition='exact count of local optima with equal-fitness plateaus counted once',
         fmt=',.0f',
         scale='log',
@@ -134,8 +141,11 @@ VOCABULARY: tuple[FootprintMetric, ...] = (
     FootprintMetric(
         name='knn_local_optima',
         label='local optima (sampled, 10-NN)',
-        description="Sampled cells fitter than all of their 10 nearest sampled cells (FLA Hamming distance, ties to the lower index): the authors' count on a sample, comparable between two fitnesses on the same cells.",
-        definition=f'sampled cells fitter than all of their {KNN_OPTIMA_K} nearest sampled cells (FLA Hamming distance)',
+        description="Sampled cells fitter than all of their 10 nearest sampled cells (FLA Hamming distance, "
+                    "ties to the lower index): the authors' count on a sample, comparable between two "
+                    "fitnesses on the same cells.",
+        definition=f'sampled cells fitter than all of their {KNN_OPTIMA_K} nearest sampled cells (FLA '
+                   'Hamming distance)',
         fmt=',.0f',
         scale='log',
         plot_label='local optima (sampled, 10-NN)',
@@ -145,7 +155,8 @@ VOCABULARY: tuple[FootprintMetric, ...] = (
     FootprintMetric(
         name='knn_optima_ratio',
         label='sampled optima ratio vs CIFAR-10',
-        description="Sampled local optima of this landscape divided by CIFAR-10's on the same cells (authors: 7 / 4 = 1.75).",
+        description="Sampled local optima of this landscape divided by CIFAR-10's on the same cells "
+                    "(authors: 7 / 4 = 1.75).",
         definition='sampled optima of this landscape / of CIFAR-10 on the same cells',
         fmt='.2f',
         scale='linear',
@@ -156,7 +167,8 @@ VOCABULARY: tuple[FootprintMetric, ...] = (
     FootprintMetric(
         name='local_optima_extrapolated',
         label='local optima (extrapolated)',
-        description="The sampled optima ratio times CIFAR-10's N̂ on its full landscape (authors: 1.75 × 6,373 ≈ 11,153).",
+        description="The sampled optima ratio times CIFAR-10's N̂ on its full landscape (authors: 1.75 × "
+                    "6,373 ≈ 11,153).",
         definition="knn_optima_ratio x CIFAR-10's N_hat (the authors' extrapolation)",
         fmt=',.0f',
         scale='log',
@@ -167,7 +179,9 @@ VOCABULARY: tuple[FootprintMetric, ...] = (
     FootprintMetric(
         name='positive_persistence',
         label='positive persistence P⁺(25)',
-        description='Share of the top-25% architectures at the first budget (t0) that stay in the top 25% at every budget of the landscape (see its persistence curve for the budgets): high = early training already finds the good ones.',
+        description='Share of the top-25% architectures at the first budget (t0) that stay in the top 25% at '
+                    'every budget of the landscape (see its persistence curve for the budgets): high = early '
+                    'training already finds the good ones.',
         definition='P+(25 %): share of the t0 top-25 % set still in it at all budgets',
         fmt='.3f',
         scale='unit',
@@ -189,7 +203,8 @@ VOCABULARY: tuple[FootprintMetric, ...] = (
     FootprintMetric(
         name='negative_persistence',
         label='negative persistence P⁻(25)',
-        description='Share of the bottom-25% architectures at the first budget (t0) that stay in the bottom 25% at every budget.',
+        description='Share of the bottom-25% architectures at the first budget (t0) that stay in the bottom '
+                    '25% at every budget.',
         definition='P-(25 %): the same for the bottom-25 % sets',
         fmt='.3f',
         scale='unit',

@@ -1,4 +1,5 @@
-"""NAS-Bench-101 CIFAR-10 reference data: the 1k JSON export and NB101's own TFRecords (NAS-Bench-101's published files).
+"""NAS-Bench-101 CIFAR-10 reference data: the 1k JSON export and NB101's own TFRecords (NAS-Bench-101's
+published files).
 
 Pure Python + numpy + pandas: no TensorFlow, no protobuf runtime, no Dagster. Three layers:
 

@@ -1,4 +1,5 @@
-"""SQL of the footprint stage: each landscape's fitness as arrays, aligned the way core.landscape.metrics wants."""
+"""SQL of the footprint stage: each landscape's fitness as arrays, aligned the way core.landscape.metrics
+wants."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def _pivot(long: pd.DataFrame, value: str) -> tuple[list[int], np.ndarray, np.nd
     return [int(b) for b in wide.columns], wide.index.to_numpy(dtype=str), wide.to_numpy(dtype=float).T
 
 
-def sampled_fitness(conn: duckdb.DuckDBPyConnection, config_key: str, metric: str) -> tuple[list[int], np.ndarray, np.ndarray]:
+def sampled_fitness(conn: duckdb.DuckDBPyConnection, config_key: str,
+                    metric: str) -> tuple[list[int], np.ndarray, np.ndarray]:
     """So2Sat trained sample of one configuration: budgets, hashes and (n_budgets, n) metric values
     (each the mean over the configuration's seeds)."""
     long = conn.execute(f"SELECT arch_hash, epoch AS budget, avg({metric}) AS value FROM budget_metrics "
@@ -33,7 +35,8 @@ def reference_fitness(conn: duckdb.DuckDBPyConnection) -> tuple[list[int], np.nd
     return _pivot(long, "val_accuracy")
 
 
-def predicted_fitness(conn: duckdb.DuckDBPyConnection, table: str, metric: str | None = None) -> tuple[list[int], np.ndarray]:
+def predicted_fitness(conn: duckdb.DuckDBPyConnection, table: str,
+                      metric: str | None = None) -> tuple[list[int], np.ndarray]:
     """A full landscape: budgets and (n_budgets, N) predictions in ``arch_index`` order.
 
     Raises:
@@ -64,11 +67,13 @@ def design_walks(conn: duckdb.DuckDBPyConnection) -> list[np.ndarray]:
     return [g["arch_hash"].to_numpy(dtype=str) for _, g in walks.groupby("walk_id", sort=True)]
 
 
-def per_class_accuracy(conn: duckdb.DuckDBPyConnection, config_key: str, epoch: int, hashes: list[str]) -> pd.DataFrame:
+def per_class_accuracy(conn: duckdb.DuckDBPyConnection, config_key: str, epoch: int,
+                       hashes: list[str]) -> pd.DataFrame:
     """Validation accuracy per class (rows: LCZ class names) of the given architectures (columns),
     the mean over the configuration's seeds."""
     rows = conn.execute("SELECT arch_hash, class_index, avg(val_accuracy) AS val_accuracy FROM class_metrics "
-                        f"WHERE {in_config(conn)} AND epoch = ? AND arch_hash IN (SELECT unnest(?)) GROUP BY ALL",
+                        f"WHERE {in_config(conn)} AND epoch = ? AND arch_hash IN (SELECT "
+                        "unnest(?)) GROUP BY ALL",
                         [config_key, epoch, hashes]).df()
     wide = rows.pivot(index="class_index", columns="arch_hash", values="val_accuracy").reindex(columns=hashes)
     wide.index = [CLASS_NAMES[i] if i < len(CLASS_NAMES) else f"class {i}" for i in wide.index]
@@ -76,15 +81,18 @@ def per_class_accuracy(conn: duckdb.DuckDBPyConnection, config_key: str, epoch: 
 
 
 def table1_row(conn: duckdb.DuckDBPyConnection, config_key: str, epoch: int) -> dict[str, float]:
-    """Mean macro and overall validation accuracy of the trained sample at ``epoch`` (the report's Table 1)."""
-    macro, overall = conn.execute("SELECT avg(val_macro_accuracy), avg(val_overall_accuracy) FROM budget_metrics "
-                                  f"WHERE {in_config(conn)} AND epoch = ?", [config_key, epoch]).fetchall()[0]
+    """Mean macro and overall validation accuracy of the trained sample at ``epoch``
+    (the report's Table 1)."""
+    macro, overall = conn.execute("SELECT avg(val_macro_accuracy), avg(val_overall_accuracy) FROM "
+                                  f"budget_metrics WHERE {in_config(conn)} AND epoch = ?",
+                                  [config_key, epoch]).fetchall()[0]
     return {"mean macro accuracy": macro, "mean overall accuracy": overall}
 
 
 def reference_budgets(conn: duckdb.DuckDBPyConnection) -> list[int]:
     """Budgets of the stored CIFAR-10 reference landscape (empty when none is stored)."""
-    return [int(r[0]) for r in conn.execute("SELECT DISTINCT budget FROM reference_predictions ORDER BY budget").fetchall()]
+    return [int(r[0]) for r in conn.execute("SELECT DISTINCT budget FROM reference_predictions "
+                                            "ORDER BY budget").fetchall()]
 
 
 def reference_on_cells(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray,
@@ -96,7 +104,8 @@ def reference_on_cells(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray,
         (n_budgets, n) fitness and a same-shaped bool mask, True where measured.
     """
     frame = conn.execute("""
-        SELECT c.pos, p.budget, coalesce(r.val_accuracy, p.mean) AS value, r.val_accuracy IS NOT NULL AS measured
+        SELECT c.pos, p.budget, coalesce(r.val_accuracy, p.mean) AS value,
+               r.val_accuracy IS NOT NULL AS measured
         FROM (SELECT unnest(?) AS arch_hash, generate_subscripts(?, 1) - 1 AS pos) c
         JOIN reference_predictions p USING (arch_hash)
         LEFT JOIN reference_results r ON r.arch_hash = c.arch_hash AND r.budget = p.budget
@@ -108,12 +117,13 @@ def reference_on_cells(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray,
         values[k, part["pos"].to_numpy()] = part["value"].to_numpy()
         measured[k, part["pos"].to_numpy()] = part["measured"].to_numpy(dtype=bool)
     if np.isnan(values).any():
-        raise LookupError(f"reference_predictions lacks {int(np.isnan(values).any(axis=0).sum())} of the design's cells; "
-                          "materialize cifar10_reference again")
+        raise LookupError(f"reference_predictions lacks {int(np.isnan(values).any(axis=0).sum())} of the "
+                          "design's cells; materialize cifar10_reference again")
     return values, measured
 
 
-def reference_measured(conn: duckdb.DuckDBPyConnection, column: str = "val_accuracy") -> tuple[list[int], np.ndarray, np.ndarray]:
+def reference_measured(conn: duckdb.DuckDBPyConnection,
+                       column: str = "val_accuracy") -> tuple[list[int], np.ndarray, np.ndarray]:
     """The CIFAR-10 cells NB101 measured at every stored budget: budgets, hashes, (n_budgets, n)
     ``column`` (``val_accuracy``, ``test_accuracy`` or ``predicted``: the surrogate's out-of-fold
     prediction of the same cells)."""
@@ -128,7 +138,8 @@ def fla_codes(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray) -> np.ndarray
 
     cells = conn.execute("""
         SELECT a.matrix, a.ops FROM (SELECT unnest(?) AS arch_hash, generate_subscripts(?, 1) AS pos) c
-        JOIN architectures a USING (arch_hash) ORDER BY c.pos""", [list(map(str, hashes)), list(map(str, hashes))]).df()
+        JOIN architectures a USING (arch_hash) ORDER BY c.pos""",
+                         [list(map(str, hashes)), list(map(str, hashes))]).df()
     if len(cells) != len(hashes):
         raise LookupError(f"{len(hashes) - len(cells)} sampled cells are not in the architectures table")
     matrices, labels, _ = padded_arrays(cells["matrix"].tolist(), cells["ops"].tolist())
@@ -137,7 +148,8 @@ def fla_codes(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray) -> np.ndarray
 
 def arch_indices(conn: duckdb.DuckDBPyConnection, hashes: np.ndarray) -> np.ndarray:
     """``arch_index`` of each given hash, in the given order."""
-    lookup = conn.execute("SELECT arch_hash, arch_index FROM architectures WHERE arch_hash IN (SELECT unnest(?))",
+    lookup = conn.execute("SELECT arch_hash, arch_index FROM architectures WHERE arch_hash IN "
+                          "(SELECT unnest(?))",
                           [list(map(str, hashes))]).df().set_index("arch_hash")["arch_index"]
     return lookup.reindex(list(map(str, hashes))).to_numpy(dtype=np.int64)
 

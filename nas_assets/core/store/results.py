@@ -57,7 +57,8 @@ def config_key(record: dict) -> str:
     basis = {k: config.get(k) for k in CONFIG_KEY_FIELDS}
     basis["protocol"] = protocol_of(record)
     basis["data"] = record.get("data", {}).get("name")
-    basis["network"] = {k: record.get("network", {}).get(k) for k in ("in_channels", "num_classes", "input_size")}
+    basis["network"] = {k: record.get("network", {}).get(k)
+                        for k in ("in_channels", "num_classes", "input_size")}
     return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -73,7 +74,8 @@ def run_key(record: dict) -> str:
     if protocol_of(record) == LEGACY_PROTOCOL:
         del basis["protocol"]
     basis["data"] = record.get("data", {}).get("name")
-    basis["network"] = {k: record.get("network", {}).get(k) for k in ("in_channels", "num_classes", "input_size")}
+    basis["network"] = {k: record.get("network", {}).get(k)
+                        for k in ("in_channels", "num_classes", "input_size")}
     return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -98,7 +100,8 @@ def _require(cond: bool, path: Path | str, message: str) -> None:
 def _check_metric(value: Any, path: Path | str, where: str, allow_null: bool = False) -> None:
     if value is None and allow_null:
         return
-    _require(isinstance(value, (int, float)) and not isinstance(value, bool), path, f"{where} must be a number, got {value!r}")
+    _require(isinstance(value, (int, float)) and not isinstance(value, bool), path,
+             f"{where} must be a number, got {value!r}")
     _require(math.isfinite(value), path, f"{where} is {value}, expected a finite number")
 
 
@@ -112,11 +115,14 @@ def _check_split(split: dict, path: Path | str, where: str, num_classes: int) ->
             _require(lo <= split[name] <= 1.0, path, f"{where}.{name} = {split[name]} is outside [{lo:g}, 1]")
     per_class = split.get("per_class_accuracy")
     _require(isinstance(per_class, list) and len(per_class) == num_classes, path,
-             f"{where}.per_class_accuracy must list {num_classes} values, got {None if per_class is None else len(per_class)}")
+             f"{where}.per_class_accuracy must list {num_classes} values, got "
+             f"{None if per_class is None else len(per_class)}")
     for k, v in enumerate(per_class or []):
         _check_metric(v, path, f"{where}.per_class_accuracy[{k}]", allow_null=True)
-        _require(v is None or 0.0 <= v <= 1.0, path, f"{where}.per_class_accuracy[{k}] = {v} is outside [0, 1]")
-    _require(isinstance(split.get("n_samples"), int) and split["n_samples"] > 0, path, f"{where}.n_samples must be a positive integer")
+        _require(v is None or 0.0 <= v <= 1.0, path,
+                 f"{where}.per_class_accuracy[{k}] = {v} is outside [0, 1]")
+    _require(isinstance(split.get("n_samples"), int) and split["n_samples"] > 0, path,
+             f"{where}.n_samples must be a positive integer")
 
 
 def validate_result(record: Any, path: str | Path = "<record>") -> None:
@@ -127,8 +133,10 @@ def validate_result(record: Any, path: str | Path = "<record>") -> None:
     """
     _require(isinstance(record, dict), path, "top level must be a JSON object")
     _require(record.get("schema_version") in SUPPORTED_SCHEMA_VERSIONS, path,
-             f"schema_version {record.get('schema_version')!r} not supported (expected one of {sorted(SUPPORTED_SCHEMA_VERSIONS)})")
-    _require(record.get("status") == "complete", path, f"status is {record.get('status')!r}, expected 'complete'")
+             f"schema_version {record.get('schema_version')!r} not supported (expected one of "
+             f"{sorted(SUPPORTED_SCHEMA_VERSIONS)})")
+    _require(record.get("status") == "complete", path,
+             f"status is {record.get('status')!r}, expected 'complete'")
     arch = record.get("arch")
     _require(isinstance(arch, dict) and all(k in arch for k in ("arch_hash", "matrix", "ops")), path,
              "arch must hold arch_hash, matrix and ops")
@@ -140,9 +148,11 @@ def validate_result(record: Any, path: str | Path = "<record>") -> None:
              f"arch.arch_hash {arch['arch_hash']} does not match its matrix/ops (hash {spec.arch_hash})")
     data = record.get("data", {})
     num_classes = data.get("num_classes")
-    _require(isinstance(num_classes, int) and num_classes > 1, path, "data.num_classes must be an integer > 1")
+    _require(isinstance(num_classes, int) and num_classes > 1, path,
+             "data.num_classes must be an integer > 1")
     for key in ("trainable_parameters", "flops"):
-        _require(isinstance(record.get(key), int) and record[key] > 0, path, f"{key} must be a positive integer")
+        _require(isinstance(record.get(key), int) and record[key] > 0, path,
+                 f"{key} must be a positive integer")
     config = record.get("config", {})
     _require(protocol_of(record) in PROTOCOLS, path,
              f"config.protocol {config.get('protocol')!r} unknown (expected one of {list(PROTOCOLS)})")
@@ -203,7 +213,8 @@ def result_rows(record: dict, path: str | Path = "") -> dict[str, list[dict]]:
     }
     budgets, classes = [], []
     for r in sorted(record["budgets"], key=lambda r: r["epoch"]):
-        row = {"arch_hash": arch_hash, "run_key": key, "epoch": r["epoch"], "train_seconds": r["train_seconds"]}
+        row = {"arch_hash": arch_hash, "run_key": key, "epoch": r["epoch"],
+               "train_seconds": r["train_seconds"]}
         for split in ("train", "val"):
             for m in METRICS:
                 row[f"{split}_{m}"] = r[split][m]

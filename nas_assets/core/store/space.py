@@ -16,7 +16,8 @@ def cell_strings(conn: duckdb.DuckDBPyConnection, arch_hash: str) -> tuple[str, 
 
 def space_hashes(conn: duckdb.DuckDBPyConnection) -> np.ndarray:
     """Every cell's hash in architecture-index order."""
-    return np.asarray(conn.execute("SELECT arch_hash FROM architectures ORDER BY arch_index").fetchnumpy()["arch_hash"])
+    return np.asarray(conn.execute("SELECT arch_hash FROM architectures ORDER BY arch_index")
+                      .fetchnumpy()["arch_hash"])
 
 
 def space_costs(conn: duckdb.DuckDBPyConnection):

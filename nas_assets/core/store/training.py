@@ -19,7 +19,8 @@ from nas_assets.core.store.configurations import (  # noqa: F401
 RESULTS_VIEW = """
 CREATE OR REPLACE VIEW results_all_configurations AS
 SELECT a.arch_hash, a.n_vertices, a.n_edges, a.matrix, a.ops, a.params, a.flops,
-       r.config_key, r.run_key, r.dataset, r.seed, r.max_epochs, r.train_seconds, r.device, r.world_size, r.launcher,
+       r.config_key, r.run_key, r.dataset, r.seed, r.max_epochs, r.train_seconds, r.device, r.world_size,
+       r.launcher,
        b.train_overall_accuracy, b.train_macro_accuracy,
        b.val_overall_accuracy, b.val_macro_accuracy, b.val_kappa, b.val_loss,
        r.test_overall_accuracy, r.test_macro_accuracy, r.test_kappa,
@@ -49,14 +50,18 @@ def partition_checks(
         SELECT count(*) FROM class_metrics WHERE arch_hash = ? AND run_key = ?
           AND (train_accuracy NOT BETWEEN 0 AND 1 OR val_accuracy NOT BETWEEN 0 AND 1)""", key)
     epochs = [r[0] for r in conn.execute(
-        "SELECT epoch FROM budget_metrics WHERE arch_hash = ? AND run_key = ? ORDER BY epoch", key).fetchall()]
+        "SELECT epoch FROM budget_metrics WHERE arch_hash = ? AND run_key = ? ORDER BY epoch",
+        key).fetchall()]
     class_rows = scalar(conn, "SELECT count(*) FROM class_metrics WHERE arch_hash = ? AND run_key = ?", key)
     expected_rows = len(budgets) * num_classes
     return {
         "metrics_in_range": (out_of_range == 0 and bad_classes == 0,
-                             {"budget_rows_out_of_range": int(out_of_range), "class_rows_out_of_range": int(bad_classes)}),
-        "all_budgets_present": (epochs == sorted(budgets), {"epochs": str(epochs), "expected": str(sorted(budgets))}),
-        "per_class_rows_complete": (class_rows == expected_rows, {"rows": int(class_rows), "expected": expected_rows}),
+                             {"budget_rows_out_of_range": int(out_of_range),
+                              "class_rows_out_of_range": int(bad_classes)}),
+        "all_budgets_present": (epochs == sorted(budgets),
+                                {"epochs": str(epochs), "expected": str(sorted(budgets))}),
+        "per_class_rows_complete": (class_rows == expected_rows,
+                                    {"rows": int(class_rows), "expected": expected_rows}),
     }
 
 
@@ -64,8 +69,9 @@ def budget_table(record: dict) -> str:
     """Markdown table of a result record's metrics per budget."""
     lines = ["| epoch | train acc | val acc | val macro | val kappa | train s |", "|---|---|---|---|---|---|"]
     for b in record["budgets"]:
-        lines.append(f"| {b['epoch']} | {b['train']['overall_accuracy']:.4f} | {b['val']['overall_accuracy']:.4f} | "
-                     f"{b['val']['macro_accuracy']:.4f} | {b['val']['kappa']:.4f} | {b['train_seconds']:.1f} |")
+        lines.append(f"| {b['epoch']} | {b['train']['overall_accuracy']:.4f} | "
+                     f"{b['val']['overall_accuracy']:.4f} | {b['val']['macro_accuracy']:.4f} | "
+                     f"{b['val']['kappa']:.4f} | {b['train_seconds']:.1f} |")
     return "\n".join(lines)
 
 
@@ -78,7 +84,8 @@ def results_summary(conn: duckdb.DuckDBPyConnection) -> dict:
         FROM results""").fetchall()[0]
     per_budget = conn.execute("""
         SELECT epoch, count(*), avg(val_macro_accuracy), avg(val_overall_accuracy), avg(val_kappa)
-        FROM budget_metrics WHERE run_key IN (SELECT run_key FROM results) GROUP BY epoch ORDER BY epoch""").fetchall()
+        FROM budget_metrics WHERE run_key IN (SELECT run_key FROM results)
+        GROUP BY epoch ORDER BY epoch""").fetchall()
     md = ["| epoch | runs | mean val macro | mean val overall | mean val kappa |", "|---|---|---|---|---|"]
     md += [f"| {e} | {n} | {m:.4f} | {o:.4f} | {k:.4f} |" for e, n, m, o, k in per_budget]
     fmt = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
@@ -131,7 +138,8 @@ def config_protocol(conn: duckdb.DuckDBPyConnection, config_key: str) -> str | N
 def config_budgets(conn: duckdb.DuckDBPyConnection, config_key: str) -> list[int]:
     """The epochs a configuration recorded metrics at, ascending."""
     return [int(r[0]) for r in conn.execute(
-        f"SELECT DISTINCT epoch FROM budget_metrics WHERE {in_config(conn)} ORDER BY epoch", [config_key]).fetchall()]
+        f"SELECT DISTINCT epoch FROM budget_metrics WHERE {in_config(conn)} ORDER BY epoch",
+        [config_key]).fetchall()]
 
 
 def trained_means(conn: duckdb.DuckDBPyConnection, config_key: str | None, metrics: tuple[str, ...]):

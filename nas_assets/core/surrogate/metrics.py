@@ -1,4 +1,5 @@
-"""Held-out quality of a surrogate (XGBoost, repeated k-fold): R², Kendall τ, sparse Kendall τ, Spearman ρ, RMSE.
+"""Held-out quality of a surrogate (XGBoost, repeated k-fold): R², Kendall τ, sparse Kendall τ, Spearman ρ,
+RMSE.
 
 Plain functions of two 1-D arrays, computed with scipy.stats and sklearn.metrics so that the
 numbers mean what they mean elsewhere (τ is scipy's tau-b, which handles ties).

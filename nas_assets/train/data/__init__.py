@@ -50,7 +50,21 @@ _EXPORTS: dict[str, str] = {
     "So2SatCacheError": "cache",
     "BatchLoader": "loader",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [  # the names of _EXPORTS, sorted; a literal so linters see the re-exports
+    "BatchLoader",
+    "CachedSo2Sat",
+    "NormalisationConfig",
+    "Quantisation",
+    "So2SatCacheError",
+    "So2SatLayoutError",
+    "So2SatSummary",
+    "build_cache",
+    "find_splits",
+    "inspect_so2sat",
+    "load_cache",
+    "prepare_cache",
+    "synthesize_so2sat",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -50,7 +50,8 @@ class BandRange:
             if constant.size:
                 k = int(constant[0])
                 raise So2SatLayoutError(
-                    f"{self.path}: dataset '{name}' band {k} ({bands[name][k]}) has the value {float(lo[k]):g} in "
-                    f"every pixel of all {self.n_samples} samples; expected values that vary across the split "
-                    f"(a constant band cannot be normalised; {constant.size} such band(s) in '{name}')"
+                    f"{self.path}: dataset '{name}' band {k} ({bands[name][k]}) has the value "
+                    f"{float(lo[k]):g} in every pixel of all {self.n_samples} samples; expected values that "
+                    f"vary across the split (a constant band cannot be normalised; {constant.size} such "
+                    f"band(s) in '{name}')"
                 )

@@ -202,7 +202,8 @@ def open_split(path: str | Path) -> SplitFile:
             )
     if counts[LABEL] == 0:
         raise So2SatLayoutError(
-            f"{path}: holds 0 samples (sen1, sen2 and label have N = 0); expected at least one sample in every split"
+            f"{path}: holds 0 samples (sen1, sen2 and label have N = 0); expected at least one "
+            "sample in every split"
         )
     return SplitFile(path=path, n_samples=counts[LABEL], datasets=layouts)
 

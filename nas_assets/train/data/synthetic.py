@@ -1,7 +1,7 @@
 """A synthetic So2Sat LCZ42: files of exactly the real layout with a learnable class signal.
 
-The real files (~56 GB) are not on our machines (So2Sat LCZ42 as published), so tests, demos and benchmarks use
-this generator. It writes ``training.h5``, ``validation.h5`` and ``testing.h5`` with float64,
+The real files (~56 GB) are not on our machines (So2Sat LCZ42 as published), so tests, demos and benchmarks
+use this generator. It writes ``training.h5``, ``validation.h5`` and ``testing.h5`` with float64,
 uncompressed, contiguous ``sen1`` (N, 32, 32, 8), ``sen2`` (N, 32, 32, 10) and one-hot
 ``label`` (N, 17) datasets, so everything downstream reads it exactly like the real data.
 
