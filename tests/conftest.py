@@ -54,7 +54,8 @@ def reference(shipped_raw) -> dict:
     for _, row in shipped_raw.head(REFERENCE_JSON_CELLS).iterrows():
         keep = np.flatnonzero(row["operations"] != -3)
         rows.append({"key": row["key"], "matrix": row["adjacency"][np.ix_(keep, keep)].astype(int),
-                     "labels": row["operations"][keep].astype(int).tolist(), "params": int(row["trainable_parameters"])})
+                     "labels": row["operations"][keep].astype(int).tolist(),
+                     "params": int(row["trainable_parameters"])})
     return {"rows": rows}
 
 

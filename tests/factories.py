@@ -28,7 +28,8 @@ def fake_result(spec: ArchSpec, seed: int = 0, num_classes: int = 17, budgets=(4
     rows = []
     for k, epoch in enumerate(sorted(budgets)):
         level = 0.4 + 0.1 * k
-        rows.append({"epoch": epoch, "train_seconds": 10.0 * epoch, "train": split(level + 0.05), "val": split(level)})
+        rows.append({"epoch": epoch, "train_seconds": 10.0 * epoch, "train": split(level + 0.05),
+                     "val": split(level)})
     return {
         "schema_version": 1,
         "status": "complete",
@@ -48,8 +49,9 @@ def fake_result(spec: ArchSpec, seed: int = 0, num_classes: int = 17, budgets=(4
     }
 
 
-def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "testrunkey000001", seed: int = 0,
-                       walks: int = 0, walk_length: int = 8, include: list[str] | None = None) -> list[str]:
+def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "testrunkey000001",
+                       seed: int = 0, walks: int = 0, walk_length: int = 8,
+                       include: list[str] | None = None) -> list[str]:
     """Write training rows straight into a store holding the space (no training): ``n`` random
     cells (the first ones replaced by the hashes in ``include``) plus ``walks`` FLA random walks
     recorded as the design's walks; accuracy grows with the cell's parameter count (a learnable
@@ -68,8 +70,9 @@ def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "
         total = conn.execute("SELECT count(*) FROM architectures").fetchall()[0][0]
         rows = list(rng.choice(total, n, replace=False))
         if include:
-            wanted = conn.execute("SELECT arch_index FROM architectures WHERE arch_hash IN (SELECT unnest(?))",
-                                  [list(include)]).fetchall()
+            wanted = conn.execute(
+                "SELECT arch_index FROM architectures WHERE arch_hash IN (SELECT unnest(?))",
+                [list(include)]).fetchall()
             wanted_rows = [int(r[0]) for r in wanted]
             rows = wanted_rows + [r for r in rows if r not in wanted_rows][: n - len(wanted_rows)]
         design = []
@@ -83,7 +86,8 @@ def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "
                     visit += 1
             rows += [int(r) for r in np.unique(paths) if r not in rows]
         cells = conn.execute("SELECT arch_index, arch_hash, params FROM architectures WHERE arch_index IN "
-                             "(SELECT unnest(?)) ", [[int(r) for r in rows]]).df().set_index("arch_index").loc[rows]
+                             "(SELECT unnest(?)) ",
+                             [[int(r) for r in rows]]).df().set_index("arch_index").loc[rows]
         logp = np.log(cells["params"].to_numpy(dtype=float))
         base = 0.3 + 0.4 * (logp - logp.min()) / (np.ptp(logp) + 1e-9)
         for arch_hash, level in zip(cells["arch_hash"], base):
@@ -95,8 +99,8 @@ def seed_trained_store(store_path, n: int = 40, budgets=(1, 2), run_key: str = "
                              "val_overall_accuracy, val_kappa) VALUES (?, ?, ?, ?, ?, ?)",
                              [arch_hash, run_key, epoch, acc, min(acc + 0.05, 0.99), acc - 0.2])
                 per_class = np.clip(acc + rng.normal(0, 0.1, 17), 0, 1)
-                conn.executemany("INSERT INTO class_metrics (arch_hash, run_key, epoch, class_index, val_accuracy) "
-                                 "VALUES (?, ?, ?, ?, ?)",
+                conn.executemany("INSERT INTO class_metrics (arch_hash, run_key, epoch, class_index, "
+                                 "val_accuracy) VALUES (?, ?, ?, ?, ?)",
                                  [[arch_hash, run_key, epoch, c, float(v)] for c, v in enumerate(per_class)])
         by_row = dict(zip(cells.index, cells["arch_hash"]))
         for visit, row, w, step in design:
@@ -109,7 +113,8 @@ def later_stage_resources(tmp_path) -> dict:
     """Resources of the surrogate and footprint stages, for tests that materialize with all assets."""
     from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource
 
-    return {"artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"), reports_dir=str(tmp_path / "reports")),
+    return {"artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"),
+                                           reports_dir=str(tmp_path / "reports")),
             "reference": ReferenceDataResource(enabled=False)}
 
 
@@ -126,7 +131,8 @@ def write_nb101_json_export(raw, path) -> None:
         "final_training_time": raw["final_training_time"].astype(float).tolist(),
     }
     for b in (4, 12, 36, 108):
-        columns[f"{b}_final_validation_accuracy"] = raw[f"{b}_final_validation_accuracy"].astype(float).tolist()
+        columns[f"{b}_final_validation_accuracy"] = (
+            raw[f"{b}_final_validation_accuracy"].astype(float).tolist())
     Path(path).write_text(json.dumps(columns))
 
 

@@ -53,7 +53,8 @@ def test_untrained_architecture_returns_the_surrogate(bench_store, space):
     i = 12345
     out = bench.query(space.matrix(i), space.ops(i), budget=36)
     row = predictions[(predictions.arch_hash == space.hashes[i]) & (predictions.budget == 36)].iloc[0]
-    assert out["source"] == "surrogate" and out["value"] == pytest.approx(row["mean"]) and out["std"] == pytest.approx(row["std"])
+    assert (out["source"] == "surrogate" and out["value"] == pytest.approx(row["mean"])
+            and out["std"] == pytest.approx(row["std"]))
     assert len(bench) == len(space) and space.hashes[i] in bench
     assert next(iter(bench)) == space.hashes[0]
 
@@ -89,9 +90,10 @@ def test_top_refuses_k_below_one_and_says_what_is_missing():
         with pytest.raises(ValueError, match=f"^k = {k}: expected a whole number >= 1$"):
             bench.top(k=k)
     assert list(bench.top(k=1, metric="val_kappa")["arch_hash"]) == ["b" * 32]
-    with pytest.raises(LookupError, match=r"^mem\.duckdb: no surrogate predictions of val_macro_accuracy at budget 4 "
-                                          r"yet; materialize surrogate_model \(with val_macro_accuracy@4 among its "
-                                          r"targets\) and surrogate_predictions$"):
+    with pytest.raises(LookupError,
+                       match=r"^mem\.duckdb: no surrogate predictions of val_macro_accuracy at budget 4 "
+                             r"yet; materialize surrogate_model \(with val_macro_accuracy@4 among its "
+                             r"targets\) and surrogate_predictions$"):
         bench.top(k=3, source="surrogate")
     with pytest.raises(ValueError, match=r"^metric 'accuracy': expected one of"):
         bench.top(k=3, metric="accuracy")

@@ -11,7 +11,8 @@ from nas_assets.core.cells.space import CUMULATIVE_UNIQUE_COUNTS
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nas_assets", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "nas_assets", *args], capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_help_lists_subcommands_with_examples():
@@ -49,13 +50,15 @@ def test_space_hash_prints_and_rejects():
 def test_query_and_top_commands(tmp_path):
     missing = run("top", "--db", str(tmp_path / "none.duckdb"))
     assert missing.returncode == 2 and "no such store" in missing.stderr
-    bad = run("query", "--matrix", "011001000", "--ops", "input,conv9,output", "--db", str(tmp_path / "none.duckdb"))
+    bad = run("query", "--matrix", "011001000", "--ops", "input,conv9,output", "--db",
+              str(tmp_path / "none.duckdb"))
     assert bad.returncode == 2 and "unknown op 'conv9'" in bad.stderr
 
 
 def test_space_hash_refuses_impossible_shapes():
     for option, value in (("--stem-channels", "-5"), ("--in-channels", "0"), ("--num-classes", "0")):
-        out = run("space", "hash", "--matrix", "011001000", "--ops", "input,conv3x3-bn-relu,output", option, value)
+        out = run("space", "hash", "--matrix", "011001000", "--ops", "input,conv3x3-bn-relu,output", option,
+                  value)
         assert out.returncode == 2 and out.stdout == ""
         assert out.stderr == f"error: {option} {value}: expected an integer >= 1\n"
     out = run("space", "export", "--out", "space.parquet", "--in-channels", "0")  # before the enumeration
@@ -78,13 +81,13 @@ def test_top_validates_k_and_says_what_is_missing(tmp_path):
         assert out.returncode == 2 and f"argument --k: '{k}': expected a whole number >= 1" in out.stderr
     out = run("top", "--budget", "4", "--db", str(db))
     assert out.returncode == 2 and "Empty DataFrame" not in out.stdout
-    assert out.stderr == (f"error: {db}: no trained values and no surrogate predictions of val_macro_accuracy at budget 4 "
-                          "yet; materialize trained_architecture partitions, or surrogate_model and "
-                          "surrogate_predictions\n")
+    assert out.stderr == (f"error: {db}: no trained values and no surrogate predictions of "
+                          "val_macro_accuracy at budget 4 yet; materialize trained_architecture partitions, "
+                          "or surrogate_model and surrogate_predictions\n")
     out = run("top", "--budget", "4", "--source", "surrogate", "--db", str(db))
-    assert out.returncode == 2 and "no surrogate predictions of val_macro_accuracy at budget 4 yet; materialize " \
-                                   "surrogate_model (with val_macro_accuracy@4 among its targets) and " \
-                                   "surrogate_predictions" in out.stderr
+    assert out.returncode == 2 and ("no surrogate predictions of val_macro_accuracy at budget 4 yet; "
+                                    "materialize surrogate_model (with val_macro_accuracy@4 among its "
+                                    "targets) and surrogate_predictions" in out.stderr)
 
 
 def test_query_and_top_read_the_store_the_environment_names(tmp_path):
@@ -100,5 +103,6 @@ def test_query_and_top_read_the_store_the_environment_names(tmp_path):
 
     named = tmp_path / "elsewhere" / "mine.duckdb"
     assert f"{named}: no such store" in top(NAS_ASSETS_DB=str(named)).stderr
-    assert f"{tmp_path / 'dd' / 'nas_assets.duckdb'}: no such store" in top(NAS_ASSETS_DATA_DIR=str(tmp_path / "dd")).stderr
+    assert (f"{tmp_path / 'dd' / 'nas_assets.duckdb'}: no such store"
+            in top(NAS_ASSETS_DATA_DIR=str(tmp_path / "dd")).stderr)
     assert f"{tmp_path / 'data' / 'nas_assets.duckdb'}: no such store" in top().stderr

@@ -11,10 +11,10 @@ import pytest
 from nas_assets import Benchmark
 from nas_assets.core import store
 from nas_assets.core.cells.space import ArchSpec
-from nas_assets.core.store.configurations import configurations, resolve_config
-from nas_assets.core.store.results import config_key, result_frames, run_key
 from nas_assets.core.store import footprint as fq
 from nas_assets.core.store import training as q
+from nas_assets.core.store.configurations import configurations, resolve_config
+from nas_assets.core.store.results import config_key, result_frames, run_key
 from tests.factories import fake_result
 
 

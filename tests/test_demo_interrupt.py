@@ -23,8 +23,9 @@ def _children(pgid: int) -> list[str]:
 def test_ctrl_c_during_training_leaves_a_consistent_store(tmp_path):
     env = instance_env(tmp_path)
     # a new session: Ctrl-C in a terminal signals the whole foreground process group, so do we
-    proc = subprocess.Popen([sys.executable, "-m", "nas_assets", "demo"], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "nas_assets", "demo"], cwd=REPO, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
     seen = []
     try:
         for line in proc.stdout:

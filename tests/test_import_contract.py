@@ -24,7 +24,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "launch": (*HEAVY, "nas_assets.train", "nas_assets.defs", "nas_assets.report", "nas_assets.cli",
                "nas_assets.demo", "nas_assets.benchmark"),
     "report": ("dagster", "dagster_webserver", "dagster_duckdb", "dagster_pipes", "torch", "lightning",
-               "nas_assets.train", "nas_assets.launch", "nas_assets.defs", "nas_assets.cli", "nas_assets.demo",
+               "nas_assets.train", "nas_assets.launch", "nas_assets.defs", "nas_assets.cli",
+               "nas_assets.demo",
                "nas_assets.benchmark"),
 }
 
@@ -81,11 +82,13 @@ def cross_subpackage_private_imports() -> list[str]:
         parts = path.relative_to(PACKAGE / "core").parts
         own = parts[0] if len(parts) > 1 else None
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nas_assets.core."):
+            if (isinstance(node, ast.ImportFrom) and node.module
+                    and node.module.startswith("nas_assets.core.")):
                 theirs = node.module.split(".")[2]
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 if private and theirs != own:
-                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} imports {private} from {node.module}")
+                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} imports {private} "
+                               f"from {node.module}")
     return bad
 
 

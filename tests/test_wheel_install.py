@@ -40,7 +40,8 @@ def wheel_python(tmp_path_factory) -> tuple[Path, Path]:
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    purelib = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+    purelib = Path(subprocess.run([str(python), "-c",
+                                   "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                   capture_output=True, text=True, check=True).stdout.strip())
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
                                 "--disable-pip-version-check", "--target", str(purelib), str(wheel)],
@@ -56,7 +57,8 @@ def wheel_python(tmp_path_factory) -> tuple[Path, Path]:
 def run(wheel_python: tuple[Path, Path], *args: str) -> subprocess.CompletedProcess:
     python, work = wheel_python
     env = {"PATH": "/usr/bin:/bin", "HOME": str(work)}
-    return subprocess.run([str(python), *args], capture_output=True, text=True, timeout=300, cwd=work, env=env)
+    return subprocess.run([str(python), *args], capture_output=True, text=True, timeout=300, cwd=work,
+                          env=env)
 
 
 def test_the_wheel_is_what_runs(wheel_python):

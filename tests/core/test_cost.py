@@ -34,13 +34,15 @@ def test_input_to_output_cell_by_hand():
     params = 3 * 128 * 9 + 256 + sum(ci * co + 2 * co for ci, co in cells) + 5130
     assert count_parameters(spec) == params == 882_570
     sizes = [32] * 3 + [16] * 3 + [8] * 3
-    flops = 2 * 3 * 128 * 9 * 32 * 32 + sum(2 * ci * co * s * s for (ci, co), s in zip(cells, sizes)) + 2 * 5120
+    flops = 2 * 3 * 128 * 9 * 32 * 32 + sum(2 * ci * co * s * s
+                                            for (ci, co), s in zip(cells, sizes)) + 2 * 5120
     assert count_flops(spec) == flops == 275_523_584
 
 
 def test_conv_and_pool_costs_by_hand():
     # input -> conv3x3 -> maxpool -> output; one cell of 16 channels on 8x8 input, 2 classes
-    shape = NetworkShape(in_channels=2, num_classes=2, stem_channels=16, num_stacks=1, cells_per_stack=1, input_size=8)
+    shape = NetworkShape(in_channels=2, num_classes=2, stem_channels=16, num_stacks=1, cells_per_stack=1,
+                         input_size=8)
     spec = ArchSpec.from_spec(np.diag(np.ones(3, int), k=1), ["input", CONV3X3, MAXPOOL3X3, "output"])
     stem = 2 * 16 * 9
     proj = 16 * 16  # input -> conv vertex projection

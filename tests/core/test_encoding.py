@@ -122,7 +122,8 @@ def test_symmetrised_index_is_the_undirected_closure():
     from nas_assets.core.cells.encoding import NeighbourIndex
 
     # 0 -> 1, 1 -> 2 (directed), 3 isolated
-    index = NeighbourIndex(indptr=np.array([0, 1, 2, 2, 2]), indices=np.array([1, 2], dtype=np.int32), kind="graph_edit")
+    index = NeighbourIndex(indptr=np.array([0, 1, 2, 2, 2]), indices=np.array([1, 2], dtype=np.int32),
+                           kind="graph_edit")
     sym = index.symmetrised()
     assert [sym.neighbours(i).tolist() for i in range(4)] == [[1], [0, 2], [1], []]
     assert sym.kind == "graph_edit_symmetric"

@@ -45,7 +45,8 @@ def test_weighted_persistence_equals_persistence_of_the_resampled_cells(n):
     for positive in (True, False):
         ranking = fi._Ranking.build(by_budget, positive, int(sizes.max()))
         short = max(1, int(sizes.max()) // 2)
-        forced = fi._Ranking(ranking.order, ranking.rank, short, np.flatnonzero(ranking.rank.max(axis=0) < short))
+        forced = fi._Ranking(ranking.order, ranking.rank, short,
+                             np.flatnonzero(ranking.rank.max(axis=0) < short))
         for counts in fi._count_chunks(n, 12, seed=3):
             got = fi._persistence_rows(counts, ranking, sizes)
             fallback = fi._persistence_rows(counts, forced, sizes)  # prefix too short: the exact path
@@ -91,7 +92,8 @@ def test_paired_verdicts_two_copies_within_noise_shifted_copy_differs():
     assert verdicts.loc["mean_fitness", "difference"] == pytest.approx(-0.2)
     assert verdicts.loc["mean_fitness", "ci_high"] < 0
     # a shift changes no ranking and no correlation
-    for metric in ("fitness_std", "positive_persistence", "negative_auc", "autocorrelation", "ruggedness_tau"):
+    for metric in ("fitness_std", "positive_persistence", "negative_auc", "autocorrelation",
+                   "ruggedness_tau"):
         assert verdicts.loc[metric, "verdict"] == fi.WITHIN_NOISE, metric
 
 
@@ -117,12 +119,13 @@ def test_full_landscape_intervals_members_walks_and_repeats():
     neighbours = [np.array([(i - 1) % n, (i + 1) % n, (i + 7) % n, (i - 7) % n]) for i in range(n)]
     fitness = rng.random(n)
     members = np.stack([fitness + rng.normal(0, 0.05, n) for _ in range(3)])
-    ls = full_landscape("full", "f", fitness, neighbours, np.stack([fitness, fitness]), n_walks=8, walk_length=20,
-                        estimator_repeats=30, member_fitness=members)
+    ls = full_landscape("full", "f", fitness, neighbours, np.stack([fitness, fitness]), n_walks=8,
+                        walk_length=20, estimator_repeats=30, member_fitness=members)
     with_intervals([ls], n_resamples=200, seed=0)
     optima = ls.intervals["local_optima"]
     assert optima.method.startswith("range over 3 ensemble members")
-    assert (optima.low, optima.high) == (min(ls.details["member_local_optima"]), max(ls.details["member_local_optima"]))
+    assert (optima.low, optima.high) == (min(ls.details["member_local_optima"]),
+                                         max(ls.details["member_local_optima"]))
     assert "walks" in ls.intervals["autocorrelation"].method
     assert "repeats" in ls.intervals["local_optima_estimate"].method
     for metric, interval in ls.intervals.items():

@@ -117,7 +117,8 @@ def test_optimal_plateaus_count_each_plateau_once():
     f = [3, 1, 1, 0, 2, 2]
     assert count_local_optima(f, path(6)) == 4 and count_optimal_plateaus(f, path(6)) == 2
     # strict optima are plateaus of one
-    assert count_optimal_plateaus([0, 5, 1, 4, 2, 3], path(6)) == count_local_optima([0, 5, 1, 4, 2, 3], path(6)) == 3
+    assert (count_optimal_plateaus([0, 5, 1, 4, 2, 3], path(6))
+            == count_local_optima([0, 5, 1, 4, 2, 3], path(6)) == 3)
 
 
 def test_isolated_architectures_count_unless_excluded():

@@ -41,7 +41,8 @@ def test_valid_record_round_trip_and_idempotent_ingest(tmp_path):
     _ingest(db, [(changed, "r0.json")])
     with store.connect(db, read_only=True) as conn:
         got = conn.execute(
-            "SELECT val_overall_accuracy FROM budget_metrics WHERE arch_hash = ? AND epoch = 4", [SPECS[0].arch_hash]
+            "SELECT val_overall_accuracy FROM budget_metrics WHERE arch_hash = ? AND epoch = 4",
+            [SPECS[0].arch_hash]
         ).fetchall()
     assert got == [(0.123,)]
     # another seed is another run of the same architecture (a repeat), not a replacement
@@ -62,14 +63,19 @@ def test_run_key_ignores_runtime_knobs():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda r: r["budgets"].pop(), r"budgets recorded for epochs \[4, 12, 36\], expected exactly \[4, 12, 36, 108\]"),
-        (lambda r: r["budgets"][1]["val"].__setitem__("macro_accuracy", 1.5), r"budgets\[epoch=12\]\.val\.macro_accuracy = 1.5 is outside \[0, 1\]"),
+        (lambda r: r["budgets"].pop(), r"budgets recorded for epochs \[4, 12, 36\], expected exactly "
+                                       r"\[4, 12, 36, 108\]"),
+        (lambda r: r["budgets"][1]["val"].__setitem__("macro_accuracy",
+                                                      1.5), r"budgets\[epoch=12\]\.val\.macro_accuracy = 1.5 "
+                                                            r"is outside \[0, 1\]"),
         (lambda r: r["budgets"][0]["train"].__setitem__("loss", float("nan")), r"train\.loss is nan"),
-        (lambda r: r["budgets"][0]["val"]["per_class_accuracy"].pop(), r"per_class_accuracy must list 17 values, got 16"),
+        (lambda r: r["budgets"][0]["val"]["per_class_accuracy"].pop(), r"per_class_accuracy must list "
+                                                                       r"17 values, got 16"),
         (lambda r: r["arch"].__setitem__("arch_hash", "0" * 32), "does not match its matrix/ops"),
         (lambda r: r.__setitem__("status", "running"), "status is 'running'"),
         (lambda r: r.__setitem__("schema_version", 9), "schema_version 9 not supported"),
-        (lambda r: r["arch"].__setitem__("ops", "input,conv9x9,output"), "arch is not a valid cell: unknown op"),
+        (lambda r: r["arch"].__setitem__("ops", "input,conv9x9,output"),
+         "arch is not a valid cell: unknown op"),
     ],
 )
 def test_malformed_records_are_rejected_with_the_field_named(mutate, message):
@@ -108,8 +114,9 @@ def test_failed_insert_rolls_back_everything(tmp_path):
 #: A schema-1 record's identity (only what run_key reads); its key was computed before
 #: protocols existed and must never change, or re-ingesting old files would duplicate runs.
 SCHEMA1_IDENTITY = {
-    "config": {"budgets": [4, 12, 36, 108], "recipe": "sgd", "lr": None, "batch_size": 256, "stem_channels": 128,
-               "num_stacks": 3, "cells_per_stack": 3, "augment": True, "seed": 0, "precision": "auto"},
+    "config": {"budgets": [4, 12, 36, 108], "recipe": "sgd", "lr": None, "batch_size": 256,
+               "stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3, "augment": True, "seed": 0,
+               "precision": "auto"},
     "data": {"name": "so2sat-v2-fusion"},
     "network": {"in_channels": 18, "num_classes": 17, "input_size": 32},
 }
@@ -146,8 +153,8 @@ def test_test_metrics_at_every_budget_reach_the_tables(tmp_path):
     with store.connect(db, read_only=True) as conn:
         budgets = conn.execute("SELECT arch_hash, epoch, test_overall_accuracy FROM budget_metrics "
                                "ORDER BY arch_hash, epoch").fetchall()
-        classes = conn.execute("SELECT arch_hash, epoch, count(test_accuracy), min(test_accuracy) FROM class_metrics "
-                               "GROUP BY ALL ORDER BY arch_hash, epoch").fetchall()
+        classes = conn.execute("SELECT arch_hash, epoch, count(test_accuracy), min(test_accuracy) FROM "
+                               "class_metrics GROUP BY ALL ORDER BY arch_hash, epoch").fetchall()
         protocols = dict(conn.execute("SELECT arch_hash, protocol FROM training_runs").fetchall())
     got = {(h, e): v for h, e, v in budgets}
     for k, epoch in enumerate((4, 12, 36, 108)):
@@ -163,9 +170,12 @@ def test_test_metrics_at_every_budget_reach_the_tables(tmp_path):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda r: r["budgets"][1]["test"].__setitem__("kappa", -2.0), r"budgets\[epoch=12\]\.test\.kappa = -2.0 is outside \[-1, 1\]"),
+        (lambda r: r["budgets"][1]["test"].__setitem__("kappa", -2.0), r"budgets\[epoch=12\]\.test\.kappa = "
+                                                                       r"-2.0 is outside \[-1, 1\]"),
         (lambda r: r["budgets"][0]["test"].pop("loss"), r"budgets\[epoch=4\]\.test\.loss is missing"),
-        (lambda r: r["config"].__setitem__("protocol", "nb201"), r"config\.protocol 'nb201' unknown \(expected one of \['snapshot', 'nb101'\]\)"),
+        (lambda r: r["config"].__setitem__("protocol", "nb201"), r"config\.protocol 'nb201' unknown "
+                                                                 r"\(expected one of "
+                                                                 r"\['snapshot', 'nb101'\]\)"),
     ],
 )
 def test_malformed_schema2_records_are_rejected_with_the_field_named(mutate, message):

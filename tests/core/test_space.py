@@ -58,7 +58,8 @@ def random_topological_relabel(matrix: np.ndarray, labels: list[int], rng) -> tu
     n = matrix.shape[0]
     placed, order = set(), []
     while len(order) < n:
-        ready = [v for v in range(n) if v not in placed and all(u in placed for u in range(n) if matrix[u, v])]
+        ready = [v for v in range(n) if v not in placed
+                 and all(u in placed for u in range(n) if matrix[u, v])]
         if len(order) < n - 1 and n - 1 in ready and len(ready) > 1:
             ready.remove(n - 1)
         v = ready[int(rng.integers(len(ready)))]
@@ -133,7 +134,8 @@ def test_padded_spec_with_extraneous_vertices_prunes_to_the_cell():
     pruned, pops = prune_spec(matrix, ops)
     assert pruned.tolist() == [[0, 1, 0], [0, 0, 1], [0, 0, 0]]
     assert pops == ["input", CONV3X3, "output"]
-    assert hash_spec(matrix, ops) == hash_spec([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", CONV3X3, "output"])
+    assert hash_spec(matrix, ops) == hash_spec([[0, 1, 0], [0, 0, 1], [0, 0, 0]],
+                                               ["input", CONV3X3, "output"])
 
 
 @pytest.mark.parametrize(
@@ -147,7 +149,8 @@ def test_padded_spec_with_extraneous_vertices_prunes_to_the_cell():
         ([[0, 1, 1]], ["input", "output"], "square"),
         ([[0, 1], [0, 0]], ["output", "input"], "first op must be 'input'"),
         (np.triu(np.ones((8, 8), int), 1), ["input"] + [CONV3X3] * 6 + ["output"], "too many"),
-        (np.triu(np.ones((7, 7), int), 1), ["input"] + [CONV3X3] * 5 + ["output"], "too many edges after pruning: 21 > 9"),
+        (np.triu(np.ones((7, 7), int), 1), ["input"] + [CONV3X3] * 5 + ["output"],
+         "too many edges after pruning: 21 > 9"),
     ],
 )
 def test_invalid_specs_raise_clear_errors(matrix, ops, message):

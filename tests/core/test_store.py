@@ -116,14 +116,16 @@ def test_lock_held_by_another_process_gives_clear_error(tmp_path):
     with store.connect(db):
         pass
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(30)"],
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(30)"],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ok"
         started = time.monotonic()
-        with pytest.raises(store.StoreError, match=r"locked\.duckdb: the database is locked by another process \(held by .*PID \d+\)"):
+        with pytest.raises(store.StoreError, match=r"locked\.duckdb: the database is locked by another "
+                                                   r"process \(held by .*PID \d+\)"):
             with store.connect(db, lock_timeout_s=0.5):
                 pass
         assert time.monotonic() - started < 10
@@ -148,14 +150,15 @@ def test_store_in_a_read_only_directory_says_so(tmp_path):
         text = call_unprivileged(open_store)
         assert not path.exists()
     assert text.startswith(f"StoreError: {path}: cannot create the store ("), text
-    assert f"the directory {locked} is not writable by this user: make it writable or point the store at another " \
-           "path (NAS_ASSETS_DB)." in text
+    assert (f"the directory {locked} is not writable by this user: make it writable or point the store at "
+            "another path (NAS_ASSETS_DB)." in text)
     assert "not a readable DuckDB database" not in text and "move it away" not in text
 
 
 def test_store_below_a_file_says_so(tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(store.StoreError, match=r"file/nas\.duckdb: cannot create the directory .*file \(File exists\); "
-                                               r"point the store at another path \(NAS_ASSETS_DB\)\."):
+    with pytest.raises(store.StoreError,
+                       match=r"file/nas\.duckdb: cannot create the directory .*file \(File exists\); "
+                             r"point the store at another path \(NAS_ASSETS_DB\)\."):
         with store.connect(tmp_path / "file" / "nas.duckdb"):
             pass

@@ -24,7 +24,8 @@ with DagsterInstance.from_config(sys.argv[1]) as instance:
     instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name,
                                                pid=os.getpid()), run_id=run.run_id)
     instance.event_log_storage.initialize_concurrency_limit_to_default("training")
-    assert instance.event_log_storage.claim_concurrency_slot("training", run.run_id, "trained_architecture").is_claimed
+    assert instance.event_log_storage.claim_concurrency_slot("training", run.run_id,
+                                                             "trained_architecture").is_claimed
     print(run.run_id, flush=True)
     time.sleep(600)
 """
@@ -32,7 +33,8 @@ with DagsterInstance.from_config(sys.argv[1]) as instance:
 
 def test_a_killed_run_is_failed_and_its_slot_freed_a_live_one_is_not(tmp_path):
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
-    proc = subprocess.Popen([sys.executable, "-c", RUN_AND_HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", RUN_AND_HOLD, str(tmp_path)], stdout=subprocess.PIPE,
+                            text=True)
     try:
         run_id = proc.stdout.readline().strip()
         assert run_id, "the run process did not start its run"
@@ -47,7 +49,8 @@ def test_a_killed_run_is_failed_and_its_slot_freed_a_live_one_is_not(tmp_path):
             assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE
             info = instance.event_log_storage.get_concurrency_info("training")
             assert (len(info.claimed_slots), info.pending_step_count) == (0, 0)
-            failure = [r.event_log_entry.dagster_event.message for r in instance.get_records_for_run(run_id).records
+            failure = [r.event_log_entry.dagster_event.message
+                       for r in instance.get_records_for_run(run_id).records
                        if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.event_type_value
                        == "PIPELINE_FAILURE"]
             assert len(failure) == 1 and f"(pid {proc.pid}) is gone" in failure[0]

@@ -17,7 +17,8 @@ def test_definitions_load():
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert {"architecture_space", "sampled_architectures"} <= keys
     checks = {c.name for c in repo.asset_graph.asset_check_keys}
-    assert {"space_has_exact_counts", "space_hashes_unique", "sampled_hashes_in_space", "partitions_match_design"} <= checks
+    assert {"space_has_exact_counts", "space_hashes_unique", "sampled_hashes_in_space",
+            "partitions_match_design"} <= checks
     node = repo.asset_graph.get(AssetKey("architecture_space"))
     assert node.group_name == "space" and node.description
 
@@ -30,8 +31,8 @@ def _run(defs_, instance: DagsterInstance, run_config: dict | None = None, selec
 
     from nas_assets.defs.definitions import ASSETS, CHECKS
 
-    result = materialize([*ASSETS, *CHECKS], instance=instance, resources=defs_.resources, selection=selection,
-                         run_config=run_config or {})
+    result = materialize([*ASSETS, *CHECKS], instance=instance, resources=defs_.resources,
+                         selection=selection, run_config=run_config or {})
     assert result.success
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert all(e.event_specific_data.passed for e in checks)
@@ -58,23 +59,29 @@ def test_materialize_both_assets_twice(tmp_path):
         partitions = set(instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name))
         assert partitions == {r[2] for r in first_sample}
 
-        forced = _run(defs_, instance, run_config={"ops": {"architecture_space": {"config": {"force": True}}}})
-        assert forced.asset_materializations_for_node("architecture_space")[0].metadata["reused"].value is False
+        forced = _run(defs_, instance,
+                      run_config={"ops": {"architecture_space": {"config": {"force": True}}}})
+        assert forced.asset_materializations_for_node(
+            "architecture_space")[0].metadata["reused"].value is False
         # again: same rows, no duplicates
         assert _rows(db, "SELECT * FROM sampled_architectures ORDER BY visit") == first_sample
-        assert _rows(db, "SELECT count(*), count(DISTINCT arch_hash), sum(params) FROM architectures") == first_arch
+        assert _rows(db, "SELECT count(*), count(DISTINCT arch_hash), sum(params) FROM architectures") \
+            == first_arch
         assert first_arch[0][0] == first_arch[0][1] == SPACE_SIZE
         # without force an identical stored space is reused, not recomputed
         reused = _run(defs_, instance)
-        assert reused.asset_materializations_for_node("architecture_space")[0].metadata["reused"].value is True
+        assert reused.asset_materializations_for_node(
+            "architecture_space")[0].metadata["reused"].value is True
 
         # a new design (other seed) replaces the rows and the partition set
         from dagster import materialize
 
         from nas_assets.defs.definitions import ASSETS
 
-        res = materialize(ASSETS, instance=instance, resources=defs_.resources, selection=["sampled_architectures"],
-                          run_config={"ops": {"sampled_architectures": {"config": {"preset": "demo", "seed": 7}}}})
+        res = materialize(ASSETS, instance=instance, resources=defs_.resources,
+                          selection=["sampled_architectures"],
+                          run_config={"ops": {"sampled_architectures": {"config": {"preset": "demo",
+                                                                                   "seed": 7}}}})
         assert res.success
         second = {r[0] for r in _rows(db, "SELECT DISTINCT arch_hash FROM sampled_architectures")}
         assert second != partitions
@@ -88,7 +95,8 @@ def test_sampling_before_space_fails_clearly(tmp_path):
     from nas_assets.defs.space_assets import sampled_architectures
 
     with instance_for_test() as instance:
-        with pytest.raises(Exception, match="architectures table is empty; materialize architecture_space first"):
+        with pytest.raises(Exception,
+                           match="architectures table is empty; materialize architecture_space first"):
             materialize(
                 [sampled_architectures],
                 instance=instance,

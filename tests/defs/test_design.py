@@ -19,7 +19,8 @@ EMPTY = {"n_initial": 0, "n_walks": 0, "walk_length": 0, "n_local_search": 0}
 
 
 def sample(instance, store, run_config):
-    return materialize([sampled_architectures], instance=instance, resources={"store": StoreResource(path=str(store))},
+    return materialize([sampled_architectures], instance=instance,
+                       resources={"store": StoreResource(path=str(store))},
                        run_config=run_config, raise_on_error=False)
 
 
@@ -32,12 +33,14 @@ def test_empty_design_is_refused_unless_allowed(fresh_store):
         assert not refused.success
         failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
         text = str(failure.event_specific_data.error)
-        assert "the design has no architecture" in text and "it would empty sampled_architectures and remove every " \
-               "architecture partition. Set n_initial > 0, or allow_empty: true to empty the design on purpose; " \
-               "nothing was changed." in text
+        assert "the design has no architecture" in text and (
+            "it would empty sampled_architectures and remove every architecture partition. "
+            "Set n_initial > 0, or allow_empty: true to empty the design on purpose; "
+            "nothing was changed." in text)
         assert set(instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name)) == keys  # nothing deleted
         with duckdb.connect(str(fresh_store), read_only=True) as conn:
-            assert conn.execute("SELECT count(DISTINCT arch_hash) FROM sampled_architectures").fetchall() == [(2,)]
+            assert conn.execute(
+                "SELECT count(DISTINCT arch_hash) FROM sampled_architectures").fetchall() == [(2,)]
 
         allowed = sample(instance, fresh_store, design(**EMPTY, allow_empty=True))
         assert allowed.success

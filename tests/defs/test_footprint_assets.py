@@ -11,6 +11,9 @@ from dagster import AssetCheckSeverity, instance_for_test, materialize
 from nas_assets.core import store as db
 from nas_assets.core.landscape.metrics import count_local_optima
 from nas_assets.defs.footprint_assets import footprint_report
+from nas_assets.defs.reference_assets import cifar10_reference
+from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, StoreResource
+from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
 from nas_assets.report.comparison import (
     CIFAR_DESIGN,
     CIFAR_FULL,
@@ -19,9 +22,6 @@ from nas_assets.report.comparison import (
     SO2SAT_FULL,
     SO2SAT_SAMPLE,
 )
-from nas_assets.defs.reference_assets import cifar10_reference
-from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, StoreResource
-from nas_assets.defs.surrogate_assets import surrogate_model, surrogate_predictions
 from tests.factories import nb101_tfrecord_from_json, seed_trained_store
 
 ASSETS = [surrogate_model, surrogate_predictions, cifar10_reference, footprint_report]
@@ -44,7 +44,8 @@ def resources(tmp_path, store_path, reference_path, enabled: bool | None = None)
     """``reference_path`` None disables CIFAR-10 unless ``enabled`` (then: the shipped cells)."""
     enabled = reference_path is not None if enabled is None else enabled
     return {"store": StoreResource(path=str(store_path)),
-            "artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"), reports_dir=str(tmp_path / "reports")),
+            "artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"),
+                                           reports_dir=str(tmp_path / "reports")),
             "reference": ReferenceDataResource(path=reference_path, enabled=enabled)}
 
 
@@ -57,7 +58,8 @@ def test_footprint_report_end_to_end(tmp_path, fresh_store, reference_path):
         run(instance, res, ["surrogate_model", "surrogate_predictions", "cifar10_reference"])
         result = run(instance, res, ["footprint_report"])
         meta = result.asset_materializations_for_node("footprint_report")[0].metadata
-        (check,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        (check,) = [e.event_specific_data
+                    for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         assert check.passed and check.severity == AssetCheckSeverity.ERROR, check.metadata
         names = (SO2SAT_SAMPLE, SO2SAT_FULL, CIFAR_DESIGN, CIFAR_FULL, CIFAR_MEASURED, CIFAR_OOF)
         assert meta["landscapes"].value == len(names)
@@ -73,7 +75,8 @@ def test_footprint_report_end_to_end(tmp_path, fresh_store, reference_path):
         assert html.count("data:image/png;base64,") >= 5
         assert "may be copied from the So2Sat value" in html  # the published P+ caveat
         # the reference surrogates' quality per budget, on cells they did not see
-        assert "surrogate Kendall tau on cells it did not see (pooled 5-fold out-of-fold), per budget: 4: 0." in html
+        assert ("surrogate Kendall tau on cells it did not see (pooled 5-fold out-of-fold), per budget: 4: 0."
+                in html)
         assert ", 108: 0." in html
         pngs = sorted((tmp_path / "reports" / "figures").glob("*.png"))
         assert len(pngs) >= 5 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
@@ -94,11 +97,14 @@ def test_footprint_report_end_to_end(tmp_path, fresh_store, reference_path):
                 JOIN reference_predictions p ON p.arch_hash = d.arch_hash AND p.budget = 4
                 LEFT JOIN reference_results r ON r.arch_hash = d.arch_hash AND r.budget = 4""",
                                   [sorted(set(hashes))]).fetchnumpy()
-            assert table.loc[CIFAR_DESIGN, "mean_fitness"] == pytest.approx(float(np.mean(list(design.values())[0])))
+            assert table.loc[CIFAR_DESIGN, "mean_fitness"] == pytest.approx(
+                float(np.mean(list(design.values())[0])))
             # exact local optima of the So2Sat surrogate landscape, recounted from the stored predictions
             n = db.table_count(conn, "architectures")
-            pred = conn.execute("""SELECT p.mean FROM surrogate_predictions p JOIN architectures a USING (arch_hash)
-                                   WHERE metric = 'val_overall_accuracy' AND budget = 4 ORDER BY a.arch_index""").fetchnumpy()
+            pred = conn.execute("""SELECT p.mean FROM surrogate_predictions p
+                                   JOIN architectures a USING (arch_hash)
+                                   WHERE metric = 'val_overall_accuracy' AND budget = 4
+                                   ORDER BY a.arch_index""").fetchnumpy()
             optima = count_local_optima(pred["mean"], db.read_neighbour_index(conn, "fla", n))
         assert table.loc[SO2SAT_FULL, "local_optima"] == optima
         assert table.loc[SO2SAT_FULL, "n_architectures"] == n
@@ -107,17 +113,20 @@ def test_footprint_report_end_to_end(tmp_path, fresh_store, reference_path):
         assert table.loc[SO2SAT_SAMPLE, "n_architectures"] == table.loc[CIFAR_DESIGN, "n_architectures"]
         assert table.loc[SO2SAT_SAMPLE, "n_walks"] == table.loc[CIFAR_DESIGN, "n_walks"] == 3
         # the authors' extrapolation: sampled optima ratio x CIFAR-10's N-hat
-        so2sat_knn, cifar_knn = table.loc[SO2SAT_SAMPLE, "knn_local_optima"], table.loc[CIFAR_DESIGN, "knn_local_optima"]
+        so2sat_knn, cifar_knn = table.loc[SO2SAT_SAMPLE, "knn_local_optima"], table.loc[CIFAR_DESIGN,
+                                                                                        "knn_local_optima"]
         assert so2sat_knn >= 1 and cifar_knn >= 1
         assert table.loc[SO2SAT_SAMPLE, "knn_optima_ratio"] == pytest.approx(so2sat_knn / cifar_knn)
         assert table.loc[SO2SAT_SAMPLE, "local_optima_extrapolated"] == pytest.approx(
             so2sat_knn / cifar_knn * table.loc[CIFAR_FULL, "local_optima_estimate"])
         for name in names:
-            assert 0 <= table.loc[name, "positive_persistence"] <= 1 and 0 <= table.loc[name, "negative_auc"] <= 1
+            assert 0 <= table.loc[name, "positive_persistence"] <= 1 and 0 <= table.loc[name,
+                                                                                        "negative_auc"] <= 1
 
         # every value with its 95 % interval; the paired verdicts on the same cells
         with duckdb.connect(str(fresh_store), read_only=True) as conn:
-            ci = conn.execute("SELECT landscape, metric, value, ci_low, ci_high, ci_method FROM footprints").df()
+            ci = conn.execute(
+                "SELECT landscape, metric, value, ci_low, ci_high, ci_method FROM footprints").df()
             differences = conn.execute("SELECT * FROM footprint_differences").df()
         mean = ci[ci["metric"] == "mean_fitness"].set_index("landscape")
         assert ((mean["ci_low"] <= mean["value"]) & (mean["value"] <= mean["ci_high"])).all()
@@ -127,8 +136,10 @@ def test_footprint_report_end_to_end(tmp_path, fresh_store, reference_path):
         assert optima["ci_method"] == "range over 2 ensemble members' landscapes"
         rho = ci[(ci["metric"] == "autocorrelation") & (ci["landscape"] == SO2SAT_SAMPLE)].iloc[0]
         assert rho["ci_method"] == "bootstrap over walks (1000)"
-        assert set(differences["landscape_a"]) == {SO2SAT_SAMPLE} and set(differences["landscape_b"]) == {CIFAR_DESIGN}
-        assert {"mean_fitness", "positive_persistence", "autocorrelation", "knn_local_optima"} <= set(differences["metric"])
+        assert set(differences["landscape_a"]) == {SO2SAT_SAMPLE}
+        assert set(differences["landscape_b"]) == {CIFAR_DESIGN}
+        assert {"mean_fitness", "positive_persistence", "autocorrelation",
+                "knn_local_optima"} <= set(differences["metric"])
         assert set(differences["verdict"]) <= {"differs", "within noise", "undefined"}
         row = differences.set_index("metric").loc["mean_fitness"]
         assert row["difference"] == pytest.approx(table.loc[SO2SAT_SAMPLE, "mean_fitness"]
@@ -160,9 +171,11 @@ def test_footprint_without_reference_data_leaves_cifar_out(tmp_path, fresh_store
     res = resources(tmp_path, fresh_store, None)
     with instance_for_test() as instance:
         run(instance, res, ["surrogate_model", "surrogate_predictions", "cifar10_reference"])
-        meta = run(instance, res, ["footprint_report"]).asset_materializations_for_node("footprint_report")[0].metadata
+        meta = run(instance, res,
+                   ["footprint_report"]).asset_materializations_for_node("footprint_report")[0].metadata
         assert meta["landscapes"].value == 2
-        assert "no NB101 reference in the store" in (tmp_path / "reports" / "footprint_report.html").read_text()
+        assert "no NB101 reference in the store" in (
+            tmp_path / "reports" / "footprint_report.html").read_text()
 
 
 def test_footprint_needs_the_fitness_target_predicted(tmp_path, fresh_store):
@@ -181,7 +194,8 @@ def test_footprint_needs_the_fitness_target_predicted(tmp_path, fresh_store):
 def test_footprint_before_predictions_says_what_to_materialize(tmp_path, fresh_store):
     seed_trained_store(fresh_store, n=8, budgets=(1, 2))
     with instance_for_test() as instance:
-        result = run(instance, resources(tmp_path, fresh_store, None), ["footprint_report"], raise_on_error=False)
+        result = run(instance, resources(tmp_path, fresh_store, None), ["footprint_report"],
+                     raise_on_error=False)
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "surrogate_predictions in" in str(failure.event_specific_data.error)
         assert "is empty; materialize surrogate_model and surrogate_predictions first" in str(
@@ -199,8 +213,10 @@ def test_reference_from_an_nb101_tfrecord(tmp_path, fresh_store, reference_path)
     with duckdb.connect(str(fresh_store), read_only=True) as conn:
         rows = conn.execute("SELECT budget, count(*), avg(test_accuracy), min(source) FROM reference_results "
                             "GROUP BY budget ORDER BY budget").fetchall()
-        predicted = conn.execute("SELECT count(*), count(DISTINCT arch_hash) FROM reference_predictions").fetchall()
-    assert [(b, n, src) for b, n, _, src in rows] == [(b, 300, "nasbench_subset.tfrecord") for b in (4, 12, 36, 108)]
+        predicted = conn.execute(
+            "SELECT count(*), count(DISTINCT arch_hash) FROM reference_predictions").fetchall()
+    assert [(b, n, src) for b, n, _, src in rows] == [(b, 300, "nasbench_subset.tfrecord")
+                                                      for b in (4, 12, 36, 108)]
     assert all(t == pytest.approx(0.875) for _, _, t, _ in rows)
     assert predicted == [(4 * 423_624, 423_624)]
 
@@ -214,13 +230,17 @@ def test_footprint_on_the_graph_edit_neighbourhood(tmp_path, fresh_store, space)
         result = materialize(ASSETS, instance=instance, resources=res, selection=["footprint_report"],
                              run_config={"ops": {"footprint_report": {"config": {
                                  "neighbourhood": "graph_edit", "estimator_repeats": 20}}}})
-        (check,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        (check,) = [e.event_specific_data
+                    for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         assert check.passed
     with duckdb.connect(str(fresh_store), read_only=True) as conn:
         n = db.table_count(conn, "architectures")
-        fp = dict(conn.execute("SELECT metric, value FROM footprints WHERE landscape = ?", [SO2SAT_FULL]).fetchall())
-        pred = conn.execute("""SELECT p.mean FROM surrogate_predictions p JOIN architectures a USING (arch_hash)
-                               WHERE metric = 'val_overall_accuracy' AND budget = 2 ORDER BY a.arch_index""").fetchnumpy()
+        fp = dict(conn.execute("SELECT metric, value FROM footprints WHERE landscape = ?",
+                               [SO2SAT_FULL]).fetchall())
+        pred = conn.execute("""SELECT p.mean FROM surrogate_predictions p
+                               JOIN architectures a USING (arch_hash)
+                               WHERE metric = 'val_overall_accuracy' AND budget = 2
+                               ORDER BY a.arch_index""").fetchnumpy()
     from nas_assets.core.cells.encoding import graph_edit_neighbour_index
 
     # recount on an index built here from the session's enumeration (rows = the store's arch_index)
@@ -235,7 +255,8 @@ def test_cifar10_test_accuracy_needs_a_reference_measured_everywhere(tmp_path, f
     with instance_for_test() as instance:
         run(instance, res, ["surrogate_model", "surrogate_predictions", "cifar10_reference"])
         result = materialize(ASSETS, instance=instance, resources=res, selection=["footprint_report"],
-                             run_config={"ops": {"footprint_report": {"config": {"cifar10_metric": "test_accuracy"}}}},
+                             run_config={"ops": {"footprint_report": {
+                                 "config": {"cifar10_metric": "test_accuracy"}}}},
                              raise_on_error=False)
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "cifar10_metric test_accuracy @ 4 needs NB101's test accuracy on every cell" in str(

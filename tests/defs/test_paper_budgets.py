@@ -9,7 +9,6 @@ import pytest
 from dagster import instance_for_test, materialize
 
 from nas_assets.defs.definitions import ASSETS, CHECKS
-from nas_assets.report.comparison import CIFAR_DESIGN, CIFAR_FULL, SO2SAT_FULL, SO2SAT_SAMPLE
 from nas_assets.defs.launchers import LocalLauncher
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
 from nas_assets.defs.resources import (
@@ -19,6 +18,7 @@ from nas_assets.defs.resources import (
     StoreResource,
     TrainingSetupResource,
 )
+from nas_assets.report.comparison import CIFAR_DESIGN, CIFAR_FULL, SO2SAT_FULL, SO2SAT_SAMPLE
 
 PAPER_BUDGETS = [4, 12, 36, 108]
 
@@ -28,12 +28,14 @@ def test_paper_budgets_with_the_nb101_protocol_end_to_end(tmp_path, fresh_store,
     resources = {
         "store": StoreResource(path=str(fresh_store)),
         # one batch per epoch: 160 epochs of a stem-4 network are seconds on a CPU
-        "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"), synthetic=True,
-                                   synthetic_train=68, synthetic_val=34, synthetic_test=34),
-        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=PAPER_BUDGETS, protocol="nb101",
-                                          stem_channels=4, cells_per_stack=1, batch_size=68, lr=0.05),
+        "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"),
+                                   synthetic=True, synthetic_train=68, synthetic_val=34, synthetic_test=34),
+        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=PAPER_BUDGETS,
+                                          protocol="nb101", stem_channels=4, cells_per_stack=1, batch_size=68,
+                                          lr=0.05),
         "launcher": LocalLauncher(),
-        "artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"), reports_dir=str(tmp_path / "reports")),
+        "artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"),
+                                       reports_dir=str(tmp_path / "reports")),
         "reference": ReferenceDataResource(path=reference_path),
     }
     ops = {
@@ -66,7 +68,8 @@ def test_paper_budgets_with_the_nb101_protocol_end_to_end(tmp_path, fresh_store,
         assert conn.execute("SELECT DISTINCT protocol FROM training_runs").fetchall() == [("nb101",)]
         per_budget = conn.execute("SELECT epoch, count(*), count(test_overall_accuracy) FROM budget_metrics "
                                   "GROUP BY epoch ORDER BY epoch").fetchall()
-        assert per_budget == [(b, len(keys), len(keys)) for b in PAPER_BUDGETS]  # test metrics at every budget
+        # test metrics at every budget
+        assert per_budget == [(b, len(keys), len(keys)) for b in PAPER_BUDGETS]
         # nb101: each budget its own run, so train time grows with the budget (a snapshot shares one run)
         seconds = [r[0] for r in conn.execute("SELECT avg(train_seconds) FROM budget_metrics GROUP BY epoch "
                                               "ORDER BY epoch").fetchall()]
@@ -80,4 +83,5 @@ def test_paper_budgets_with_the_nb101_protocol_end_to_end(tmp_path, fresh_store,
     assert "CIFAR-10 val_accuracy @ 36 epochs (6 measured, " in meta["footprints"].value
     for name in (SO2SAT_SAMPLE, SO2SAT_FULL, CIFAR_DESIGN, CIFAR_FULL):
         assert 0 <= table.loc[name, "positive_persistence"] <= 1
-    assert table.loc[SO2SAT_SAMPLE, "n_architectures"] == table.loc[CIFAR_DESIGN, "n_architectures"] == len(keys)
+    assert (table.loc[SO2SAT_SAMPLE, "n_architectures"] == table.loc[CIFAR_DESIGN, "n_architectures"]
+            == len(keys))

@@ -28,17 +28,20 @@ def seed_trained(store_path, n: int = 40, seed: int = 0) -> list[str]:
 
 def resources(tmp_path, store_path) -> dict:
     return {"store": StoreResource(path=str(store_path)),
-            "artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"), reports_dir=str(tmp_path / "reports"))}
+            "artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"),
+                                           reports_dir=str(tmp_path / "reports"))}
 
 
 def run(instance, res, selection, config=None, raise_on_error=True):
-    run_config = {"ops": {"surrogate_model": {"config": {**SMALL, **(config or {})}}}} if "surrogate_model" in selection else {}
-    return materialize([surrogate_model, surrogate_predictions], instance=instance, resources=res, selection=selection,
-                       run_config=run_config, raise_on_error=raise_on_error)
+    run_config = ({"ops": {"surrogate_model": {"config": {**SMALL, **(config or {})}}}}
+                  if "surrogate_model" in selection else {})
+    return materialize([surrogate_model, surrogate_predictions], instance=instance, resources=res,
+                       selection=selection, run_config=run_config, raise_on_error=raise_on_error)
 
 
 def gate_events(result):
-    return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    return [e.event_specific_data
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
 
 
 @pytest.mark.slow
@@ -49,7 +52,8 @@ def test_fit_evaluate_predict_and_reuse(tmp_path, fresh_store, space):
         result = run(instance, res, ["surrogate_model"])
         meta = result.asset_materializations_for_node("surrogate_model")[0].metadata
         assert meta["targets"].value == 3  # one metric @1 and @2 ('all'), the other @2 (the last budget)
-        assert meta["n_train"].value == 40 and meta["config_key"].value == RUN_KEY  # rows written without a configuration key: each run key its own
+        # rows written without a configuration key: each run key its own
+        assert meta["n_train"].value == 40 and meta["config_key"].value == RUN_KEY
         assert "2 x 5-fold CV" in meta["protocol"].value
         (gate,) = gate_events(result)
         assert gate.passed and gate.severity == AssetCheckSeverity.WARN
@@ -98,8 +102,8 @@ def test_fit_evaluate_predict_and_reuse(tmp_path, fresh_store, space):
         assert np.allclose([g["value"] for g in got if g["source"] == "surrogate"], mean, rtol=1e-6)
         assert np.median(std) > np.median(raw)
         with duckdb.connect(str(fresh_store), read_only=True) as conn:
-            counts = conn.execute("SELECT metric, budget, count(*), count(DISTINCT arch_hash), min(std) >= 0, "
-                                  "bool_and(mean BETWEEN 0 AND 1) FROM surrogate_predictions "
+            counts = conn.execute("SELECT metric, budget, count(*), count(DISTINCT arch_hash), "
+                                  "min(std) >= 0, bool_and(mean BETWEEN 0 AND 1) FROM surrogate_predictions "
                                   "GROUP BY ALL ORDER BY ALL").fetchall()
             assert counts == sorted((t["metric"], t["budget"], SPACE_SIZE, SPACE_SIZE, True, True)
                                     for t in index["targets"])
@@ -139,7 +143,8 @@ def test_quality_gate_warns_without_failing_the_run(tmp_path, fresh_store):
 @pytest.mark.parametrize("config, message", [
     ({"targets": ["val_macro_accuracy@7"]}, "budget '7' is not one of the recorded budgets [1, 2]"),
     ({"targets": ["accuracy@last"]}, "expected '<metric>@<budget>'"),
-    ({"targets": ["val_accuracy@last"]}, "metric one of ['val_kappa', 'val_macro_accuracy', 'val_overall_accuracy']"),
+    ({"targets": ["val_accuracy@last"]},
+     "metric one of ['val_kappa', 'val_macro_accuracy', 'val_overall_accuracy']"),
     ({"config_key": "nope"}, "no training configuration or run key 'nope'"),
 ])
 def test_bad_config_is_a_clear_failure(tmp_path, fresh_store, config, message):
@@ -163,16 +168,19 @@ def test_too_few_trained_architectures(tmp_path, fresh_store):
 
 def test_predictions_need_a_fitted_model(tmp_path, fresh_store):
     with instance_for_test() as instance:
-        result = run(instance, resources(tmp_path, fresh_store), ["surrogate_predictions"], raise_on_error=False)
+        result = run(instance, resources(tmp_path, fresh_store), ["surrogate_predictions"],
+                     raise_on_error=False)
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-        assert "no surrogate index; materialize surrogate_model first" in str(failure.event_specific_data.error)
+        assert ("no surrogate index; materialize surrogate_model first"
+                in str(failure.event_specific_data.error))
 
 
 def test_store_locked_by_another_process_is_a_clear_failure(tmp_path, fresh_store):
     import subprocess
     import sys
 
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(fresh_store)!r}); "
+    holder = subprocess.Popen([sys.executable, "-c",
+                               f"import duckdb, time; c = duckdb.connect({str(fresh_store)!r}); "
                                "print('ok', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"

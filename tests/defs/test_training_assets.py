@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import duckdb
-import pytest
 from dagster import DagsterInstance, instance_for_test, materialize
 
 from nas_assets.defs.definitions import ASSETS, CHECKS
@@ -22,8 +21,8 @@ DESIGN = {"ops": {"sampled_architectures": {"config": {"preset": "demo", "n_init
 def make_resources(tmp_path, store_path, **launcher_kw) -> dict:
     return {
         "store": StoreResource(path=str(store_path)),
-        "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"), synthetic=True,
-                                   synthetic_train=68, synthetic_val=34, synthetic_test=34),
+        "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"),
+                                   synthetic=True, synthetic_train=68, synthetic_val=34, synthetic_test=34),
         "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1, 2], stem_channels=8,
                                           cells_per_stack=1, batch_size=16),
         "launcher": LocalLauncher(**launcher_kw),
@@ -34,7 +33,8 @@ def make_resources(tmp_path, store_path, **launcher_kw) -> dict:
 def run(instance: DagsterInstance, resources: dict, selection: list[str], partition_key=None, run_config=None,
         raise_on_error=True):
     return materialize([*ASSETS, *CHECKS], instance=instance, resources=resources, selection=selection,
-                       partition_key=partition_key, run_config=run_config or {}, raise_on_error=raise_on_error)
+                       partition_key=partition_key, run_config=run_config or {},
+                       raise_on_error=raise_on_error)
 
 
 def rows(db, sql):
@@ -65,7 +65,8 @@ def test_local_training_partitions_fill_duckdb(tmp_path, fresh_store):
 
         # re-materializing reuses the result file and replaces the rows (no duplicates)
         again = run(instance, resources, ["trained_architecture"], partition_key=keys[0])
-        assert again.asset_materializations_for_node("trained_architecture")[0].metadata["reused_result"].value is True
+        assert again.asset_materializations_for_node(
+            "trained_architecture")[0].metadata["reused_result"].value is True
         assert rows(fresh_store, "SELECT count(*) FROM budget_metrics") == [(4,)]
 
         summary = run(instance, resources, ["results_table"])
@@ -89,7 +90,8 @@ def test_protocol_reaches_the_job_and_separates_result_files(tmp_path):
 
 def test_failing_training_is_a_clear_failure_and_writes_nothing(tmp_path, fresh_store):
     resources = make_resources(tmp_path, fresh_store)
-    resources["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1], precision="bogus-precision")
+    resources["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1],
+                                                  precision="bogus-precision")
     with instance_for_test() as instance:
         run(instance, resources, ["sampled_architectures", "so2sat_dataset"], run_config=DESIGN)
         key = instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name)[0]
@@ -97,7 +99,8 @@ def test_failing_training_is_a_clear_failure_and_writes_nothing(tmp_path, fresh_
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         text = str(failure.event_specific_data.error)
-        assert "exited with code 1" in text and "Precision 'bogus-precision' is invalid" in text  # the log tail
+        # the log tail
+        assert "exited with code 1" in text and "Precision 'bogus-precision' is invalid" in text
     assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(0,)]
 
 
@@ -115,7 +118,7 @@ def test_partial_result_file_fails_without_touching_tables(tmp_path, fresh_store
         assert "not valid JSON" in str(failure.event_specific_data.error)
         assert "nothing was written to DuckDB" in str(failure.event_specific_data.error)
         # the file stays, so every re-run fails the same way: the message says how to get out
-        assert ("Every re-run reuses this file and fails the same way: materialize the partition with retrain: true "
-                '(run config {"ops": {"trained_architecture": {"config": {"retrain": true}}}}) to train again and '
-                "replace it") in str(failure.event_specific_data.error)
+        assert ("Every re-run reuses this file and fails the same way: materialize the partition with "
+                'retrain: true (run config {"ops": {"trained_architecture": {"config": {"retrain": true}}}}) '
+                "to train again and replace it") in str(failure.event_specific_data.error)
     assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(0,)]

@@ -206,17 +206,20 @@ def test_intervals_verdicts_and_run_descriptions_reach_tables_and_figure(tmp_pat
     base = synthetic_report(n_sample=300, n_full=300)
     intervals = pd.DataFrame([{"landscape": SAMPLE, "metric": "mean_fitness", "low": 0.5, "high": 0.6,
                                "method": "bootstrap over cells (1000)"}])
-    verdicts = pd.DataFrame([{"metric": "mean_fitness", "a": 0.56, "b": 0.83, "difference": -0.27, "ci_low": -0.3,
-                              "ci_high": -0.2, "verdict": "differs", "method": "paired bootstrap over cells (1000)"}])
+    verdicts = pd.DataFrame([{"metric": "mean_fitness", "a": 0.56, "b": 0.83, "difference": -0.27,
+                              "ci_low": -0.3, "ci_high": -0.2, "verdict": "differs",
+                              "method": "paired bootstrap over cells (1000)"}])
     verdicts.attrs.update(a=SAMPLE, b=CIFAR_FULL)
     report = replace(base, intervals=intervals, verdicts=verdicts,
                      metric_descriptions={"autocorrelation": "along the design's 7 walks and 12 fresh ones"})
     assert f"{base.footprints.loc[SAMPLE, 'mean_fitness']:.3f} [0.500, 0.600]" in footprint_markdown(report)
-    assert "| mean fitness | 0.560 | 0.830 | -0.270 | [-0.300, -0.200] | differs |" in verdict_markdown(report)
+    assert ("| mean fitness | 0.560 | 0.830 | -0.270 | [-0.300, -0.200] | differs |"
+            in verdict_markdown(report))
     assert verdict_markdown(base) == ""
     html = write_report(report, tmp_path)["html"].read_text()
     assert html.index("Verdicts") < html.index("Footprint table")
     assert "along the design&#x27;s 7 walks and 12 fresh ones" in html
     plain = fig.footprint_figure(base.footprints, colors=None)
-    with_bars = fig.footprint_figure(base.footprints, colors=None, intervals={(SAMPLE, "mean_fitness"): (0.5, 0.6)})
+    with_bars = fig.footprint_figure(base.footprints, colors=None,
+                                     intervals={(SAMPLE, "mean_fitness"): (0.5, 0.6)})
     assert plain != with_bars  # the error bar is drawn

@@ -31,12 +31,13 @@ REPO = Path(__file__).resolve().parents[2]
 def resources(tmp_path, store_path, budgets=(1, 2), **launcher) -> dict:
     return {
         "store": StoreResource(path=str(store_path)),
-        "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"), synthetic=True,
-                                   synthetic_train=68, synthetic_val=34, synthetic_test=34),
+        "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"),
+                                   synthetic=True, synthetic_train=68, synthetic_val=34, synthetic_test=34),
         # snapshot: the checkpoint layout the TIMEOUT/resume test reads (<hash>/last.ckpt), and the
         # budgets (1, 2, 100_000) as one run; the nb101 layout is covered by tests/train
-        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=list(budgets), protocol="snapshot",
-                                          stem_channels=8, cells_per_stack=1, batch_size=16),
+        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=list(budgets),
+                                          protocol="snapshot", stem_channels=8, cells_per_stack=1,
+                                          batch_size=16),
         "launcher": SlurmLauncher(poll_interval_s=0.5, time_limit=None, **launcher),
         **later_stage_resources(tmp_path),
     }
@@ -53,7 +54,8 @@ def rows(db, sql):
 
 
 def failure_text(result) -> str:
-    return str(next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error)
+    return str(next(e for e in result.all_events
+                    if e.event_type_value == "STEP_FAILURE").event_specific_data.error)
 
 
 @pytest.fixture
@@ -72,7 +74,8 @@ def test_partition_trains_through_sbatch(prepared, tmp_path, fresh_store):
     meta = result.asset_materializations_for_node("trained_architecture")[0].metadata
     assert meta["launcher"].value == "slurm" and meta["job_state"].value == "COMPLETED"
     assert meta["slurm_job_id"].value and meta["slurm_node"].value == "localhost"
-    assert rows(fresh_store, "SELECT count(*), max(slurm_job_id) FROM training_runs")[0] == (1, meta["slurm_job_id"].value)
+    assert (rows(fresh_store, "SELECT count(*), max(slurm_job_id) FROM training_runs")[0]
+            == (1, meta["slurm_job_id"].value))
     logs = [e.message for e in instance.all_logs(result.run_id)]
     assert any("[budget   2]" in m for m in logs)  # streamed through Dagster Pipes from the job
 
@@ -92,7 +95,8 @@ def test_two_task_ddp_job_writes_one_reduced_result(prepared, tmp_path, fresh_st
 def test_failing_job_reports_state_and_log_tail_and_writes_nothing(prepared, tmp_path, fresh_store):
     instance, keys = prepared
     res = resources(tmp_path, fresh_store)
-    res["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1], recipe="sgd", precision="bogus-precision")
+    res["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1], recipe="sgd",
+                                            precision="bogus-precision")
     result = run(instance, res, ["trained_architecture"], partition_key=keys[0])
     assert not result.success
     text = failure_text(result)
@@ -107,7 +111,8 @@ def test_failing_job_reports_state_and_log_tail_and_writes_nothing(prepared, tmp
 ])
 def test_submit_errors_are_clear(prepared, tmp_path, fresh_store, launcher, message):
     instance, keys = prepared
-    result = run(instance, resources(tmp_path, fresh_store, **launcher), ["trained_architecture"], partition_key=keys[0])
+    result = run(instance, resources(tmp_path, fresh_store, **launcher), ["trained_architecture"],
+                 partition_key=keys[0])
     assert not result.success
     assert message.lower() in failure_text(result).lower()
 
@@ -141,8 +146,8 @@ def _dagster_materialize(tmp_path: Path, key: str, env: dict) -> subprocess.Pope
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "nas_assets.defs",
          "--select", "trained_architecture", "--partition", key],
-        cwd=REPO, env=env, stdout=open(tmp_path / f"dagster-{time.time()}.log", "w"), stderr=subprocess.STDOUT,
-        start_new_session=True,
+        cwd=REPO, env=env, stdout=open(tmp_path / f"dagster-{time.time()}.log", "w"),
+        stderr=subprocess.STDOUT, start_new_session=True,
     )
 
 
@@ -157,8 +162,9 @@ def cli_env(slurm_cluster, tmp_path, space_store):
     shutil.copy(space_store, data / "nas_assets.duckdb")
     settings = tmp_path / "slurm.json"
     settings.write_text(json.dumps({"poll_interval_s": 0.5, "time_limit": None}))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "NAS_ASSETS_DATA_DIR": str(data), "NAS_ASSETS_PROFILE": "slurm",
-           "NAS_ASSETS_TRAINING": "demo", "NAS_ASSETS_SLURM_CONFIG": str(settings)}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "NAS_ASSETS_DATA_DIR": str(data),
+           "NAS_ASSETS_PROFILE": "slurm", "NAS_ASSETS_TRAINING": "demo",
+           "NAS_ASSETS_SLURM_CONFIG": str(settings)}
     prep = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "nas_assets.defs",
          "--select", "sampled_architectures,so2sat_dataset", "--config-json", json.dumps(DESIGN)],
@@ -170,8 +176,10 @@ def cli_env(slurm_cluster, tmp_path, space_store):
 
 def _our_jobs(tmp_path: Path) -> list[dict]:
     """This test's nas_assets jobs (their script lies under tmp_path; other runs may share the cluster)."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T %o"], capture_output=True, text=True).stdout.split("\n")
-    jobs = [dict(zip(("id", "name", "state", "command"), line.split(maxsplit=3))) for line in out if line.strip()]
+    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T %o"], capture_output=True,
+                         text=True).stdout.split("\n")
+    jobs = [dict(zip(("id", "name", "state", "command"), line.split(maxsplit=3)))
+            for line in out if line.strip()]
     return [j for j in jobs if j["name"].startswith("nas-") and str(tmp_path) in j.get("command", "")]
 
 
@@ -186,7 +194,8 @@ def _wait_for_running_job(tmp_path: Path, timeout: float = 120) -> dict:
 
 
 def _key(data: Path) -> str:
-    return rows(data / "nas_assets.duckdb", "SELECT arch_hash FROM sampled_architectures ORDER BY visit LIMIT 1")[0][0]
+    return rows(data / "nas_assets.duckdb",
+                "SELECT arch_hash FROM sampled_architectures ORDER BY visit LIMIT 1")[0][0]
 
 
 def test_terminating_the_dagster_run_cancels_the_job(cli_env, tmp_path):
@@ -225,18 +234,22 @@ def test_backfill_of_all_partitions_respects_the_pool_limit(cli_env, tmp_path):
     (default_limit 1 here) keeps at most one SLURM job queued or running at a time."""
     env, data = cli_env
     home = Path(env["DAGSTER_HOME"])
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    "
+                                       "default_limit: 1\n")
     dagster_bin = Path(sys.executable).parent
-    daemon = subprocess.Popen([str(dagster_bin / "dagster-daemon"), "run", "-m", "nas_assets.defs"], cwd=REPO, env=env,
-                              stdout=open(tmp_path / "daemon.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    daemon = subprocess.Popen([str(dagster_bin / "dagster-daemon"), "run", "-m", "nas_assets.defs"],
+                              cwd=REPO, env=env,
+                              stdout=open(tmp_path / "daemon.log", "w"), stderr=subprocess.STDOUT,
+                              start_new_session=True)
     try:
         launched = subprocess.run(
-            [str(dagster_bin / "dagster"), "job", "backfill", "-m", "nas_assets.defs", "-j", "train_architectures",
-             "--all", "--noprompt"],
+            [str(dagster_bin / "dagster"), "job", "backfill", "-m", "nas_assets.defs", "-j",
+             "train_architectures", "--all", "--noprompt"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
         )
         assert launched.returncode == 0, launched.stderr[-3000:]
-        n_partitions = len(rows(data / "nas_assets.duckdb", "SELECT DISTINCT arch_hash FROM sampled_architectures"))
+        n_partitions = len(rows(data / "nas_assets.duckdb",
+                                "SELECT DISTINCT arch_hash FROM sampled_architectures"))
         most_at_once, deadline, trained = 0, time.monotonic() + 420, 0
         while time.monotonic() < deadline:
             ours = _our_jobs(tmp_path)

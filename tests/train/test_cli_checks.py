@@ -60,7 +60,8 @@ def test_gpu_without_a_gpu_fails_up_front(capsys, so2sat_dir, tmp_path):
 
 
 def test_missing_data_fails_even_when_a_result_exists(capsys, so2sat_dir, trained, tmp_path):
-    code, out, err = run_main(capsys, tmp_path / "nowhere", trained, "--epochs", "1", "--protocol", "snapshot")
+    code, out, err = run_main(capsys, tmp_path / "nowhere", trained, "--epochs", "1", "--protocol",
+                              "snapshot")
     assert code == 2 and "nowhere: not a directory; expected a So2Sat LCZ42 data directory" in err
     assert "nothing to do" not in out
 
@@ -91,7 +92,8 @@ def test_read_only_out_fails_before_training(so2sat_dir):
         text = call_unprivileged(attempt)
         assert not list(out.iterdir())
     assert text.startswith("returned: 2 "), text
-    assert f"--out {out}: cannot write result files there (Permission denied); choose a writable directory" in text
+    assert (f"--out {out}: cannot write result files there (Permission denied); "
+            "choose a writable directory" in text)
 
 
 # -- reuse of an existing result -------------------------------------------------------------------
@@ -110,7 +112,8 @@ def trained(so2sat_dir, tmp_path_factory) -> Path:
 SAME = ["--epochs", "1", "--protocol", "snapshot"]
 
 
-@pytest.mark.parametrize("placement", [[], ["--devices", "2"], ["--accelerator", "cpu"], ["--precision", "bf16-mixed"]])
+@pytest.mark.parametrize("placement",
+                         [[], ["--devices", "2"], ["--accelerator", "cpu"], ["--precision", "bf16-mixed"]])
 def test_same_configuration_is_reused_whatever_the_placement(capsys, so2sat_dir, trained, placement):
     code, out, err = run_main(capsys, so2sat_dir, trained, *SAME, *placement)
     assert code == 0, err
@@ -125,7 +128,8 @@ def test_same_configuration_is_reused_whatever_the_placement(capsys, so2sat_dir,
     ([*SAME, "--seed", "3"], "--seed: recorded 0, requested 3"),
     ([*SAME, "--sensor", "s2"], "--sensor: recorded 'fusion', requested 's2'"),
 ])
-def test_another_configuration_is_refused_naming_the_difference(capsys, so2sat_dir, trained, args, difference):
+def test_another_configuration_is_refused_naming_the_difference(capsys, so2sat_dir, trained, args,
+                                                                difference):
     before = (trained / f"{SPEC.arch_hash}.json").read_bytes()
     code, out, err = run_main(capsys, so2sat_dir, trained, *args)
     assert code == 2 and "nothing to do" not in out

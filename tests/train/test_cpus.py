@@ -51,7 +51,8 @@ def test_cgroup_limit_is_a_number_or_none():
 def test_a_training_process_uses_the_cpus_of_its_affinity_mask(tmp_path):
     """A real process pinned to one CPU runs torch with one thread (the default would be all cores)."""
     script = ("from nas_assets.train.cpus import allotted_cpus, configure_threads\n"
-              "import torch; a = allotted_cpus(); configure_threads(a); print(a.threads, a.source, torch.get_num_threads())")
+              "import torch; a = allotted_cpus(); configure_threads(a); print(a.threads, a.source, "
+              "torch.get_num_threads())")
     out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", script], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"}, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -37,9 +37,10 @@ def data_check(directory: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-EMPTY = "validation.h5: holds 0 samples (sen1, sen2 and label have N = 0); expected at least one sample in every split"
-CONSTANT = ("validation.h5: dataset 'sen2' band 3 (B5) has the value 0.25 in every pixel of all 34 samples; expected "
-            "values that vary across the split")
+EMPTY = ("validation.h5: holds 0 samples (sen1, sen2 and label have N = 0); expected at least one "
+         "sample in every split")
+CONSTANT = ("validation.h5: dataset 'sen2' band 3 (B5) has the value 0.25 in every pixel of all 34 samples; "
+            "expected values that vary across the split")
 
 
 def materialize_dataset(directory: Path, cache: Path):
@@ -49,7 +50,8 @@ def materialize_dataset(directory: Path, cache: Path):
 
 
 def failure(result) -> str:
-    return str(next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error)
+    return str(next(e for e in result.all_events
+                    if e.event_type_value == "STEP_FAILURE").event_specific_data.error)
 
 
 def test_empty_validation_split_is_refused_everywhere(so2sat_copy, tmp_path):
@@ -76,7 +78,8 @@ def test_constant_band_is_refused_naming_file_and_band(so2sat_copy, tmp_path):
 
 def test_constant_training_band_names_the_file(so2sat_copy, tmp_path):
     _rewrite(so2sat_copy / "training.h5", sen2_band=(0, 0.5))
-    with pytest.raises(So2SatLayoutError, match=r"training\.h5: dataset 'sen2' band 0 \(B2\) has the value 0\.5"):
+    with pytest.raises(So2SatLayoutError,
+                       match=r"training\.h5: dataset 'sen2' band 0 \(B2\) has the value 0\.5"):
         build_cache(so2sat_copy, tmp_path / "cache")
 
 
@@ -92,19 +95,22 @@ def test_standalone_trainer_refuses_an_empty_validation_split(so2sat_copy, tmp_p
 def test_dangling_link_and_directory_are_not_reported_as_missing(so2sat_copy):
     (so2sat_copy / "testing.h5").unlink()
     (so2sat_copy / "testing.h5").symlink_to(so2sat_copy / "gone.h5")
-    with pytest.raises(So2SatLayoutError, match=r"testing\.h5: a symbolic link to .*gone\.h5, which does not exist; "
-                                                r"expected the HDF5 file testing\.h5 \(fix or remove the link\)"):
+    with pytest.raises(So2SatLayoutError,
+                       match=r"testing\.h5: a symbolic link to .*gone\.h5, which does not exist; "
+                             r"expected the HDF5 file testing\.h5 \(fix or remove the link\)"):
         find_splits(so2sat_copy)
     (so2sat_copy / "testing.h5").unlink()
     (so2sat_copy / "testing.h5").mkdir()
-    with pytest.raises(So2SatLayoutError, match=r"testing\.h5: is a directory; expected the HDF5 file testing\.h5"):
+    with pytest.raises(So2SatLayoutError,
+                       match=r"testing\.h5: is a directory; expected the HDF5 file testing\.h5"):
         find_splits(so2sat_copy)
     # a validation.h5 directory used to turn a v2 directory silently into a v3 one
     shutil.rmtree(so2sat_copy / "testing.h5")
     shutil.move(so2sat_copy / "validation.h5", so2sat_copy / "testing.h5")
     (so2sat_copy / "validation.h5").mkdir()
     out = data_check(so2sat_copy, "--quick")
-    assert out.returncode == 2 and "validation.h5: is a directory; expected the HDF5 file validation.h5" in out.stderr
+    assert out.returncode == 2 and (
+        "validation.h5: is a directory; expected the HDF5 file validation.h5" in out.stderr)
 
 
 def test_unreadable_file_is_reported_as_a_permission_problem(so2sat_dir):

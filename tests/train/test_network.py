@@ -71,4 +71,5 @@ def test_odd_input_size_downsamples_with_ceil():
     assert net(torch.randn(2, 1, 9, 9)).shape == (2, 3)
     with FlopCounterMode(display=False) as counter:
         net(torch.randn(1, 1, 9, 9))
-    assert counter.get_total_flops() == count_flops(ArchSpec.from_spec([[0, 1], [0, 0]], ["input", "output"]), shape)
+    assert counter.get_total_flops() == count_flops(ArchSpec.from_spec([[0, 1], [0, 0]], ["input", "output"]),
+                                                    shape)

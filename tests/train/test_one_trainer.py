@@ -39,7 +39,8 @@ def _wait(predicate, timeout: float, what: str, poll: float = 0.05) -> None:
 
 def test_sigkilled_launcher_takes_its_trainer_along(so2sat_dir, tmp_path):
     out = tmp_path / "runs"
-    train = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(so2sat_dir), "--out", str(out),
+    train = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(so2sat_dir),
+             "--out", str(out),
              "--cache-dir", str(tmp_path / "cache"), "--epochs", "1,2,3", *SMALL]
     # the launcher's own group stands for the Dagster process group a person (or the OOM killer) kills
     launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(tmp_path / "train.log"), *train],
@@ -69,8 +70,8 @@ def test_a_second_trainer_waits_for_the_live_one_and_reuses_its_result(so2sat_di
             "--out", str(out), "--epochs", "1", "--cache-dir", str(tmp_path / "cache"), *SMALL]
     # the result the live "trainer" will deliver: a real one of the same configuration, made beforehand
     made = tmp_path / "made"
-    done = subprocess.run([*[a if a != str(out) else str(made) for a in base]], capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([*[a if a != str(out) else str(made) for a in base]], capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     # a live "trainer" holding the partition: once told to, it delivers the result and ends
     first = subprocess.Popen([sys.executable, "-c",
@@ -103,7 +104,8 @@ def test_lock_of_a_killed_holder_is_free_at_once(tmp_path):
     holder_proc = subprocess.Popen([sys.executable, "-c",
                                     "import sys, time; from pathlib import Path; "
                                     "from nas_assets.train.partition_lock import claim; "
-                                    "claim(Path(sys.argv[1]), 'h'); print('held', flush=True); time.sleep(60)",
+                                    "claim(Path(sys.argv[1]), 'h'); print('held', flush=True); "
+                                    "time.sleep(60)",
                                     str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert holder_proc.stdout.readline().strip() == "held"
     assert holder(lock_path(tmp_path, "h")) == holder_proc.pid

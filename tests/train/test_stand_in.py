@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from dagster import materialize
@@ -57,7 +56,8 @@ def test_dataset_step_replaces_what_an_old_killed_generation_left(so2sat_dir, tm
                               synthetic_test=TINY["n_test"])
     result = materialize([so2sat_dataset], resources={"data": data})
     assert result.success
-    assert result.asset_materializations_for_node("so2sat_dataset")[0].metadata["synthetic_generated_now"].value
+    assert result.asset_materializations_for_node(
+        "so2sat_dataset")[0].metadata["synthetic_generated_now"].value
     assert sorted(p.name for p in target.iterdir()) == ["testing.h5", "training.h5", "validation.h5"]
 
 

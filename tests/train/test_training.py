@@ -32,9 +32,11 @@ SMALL = ["--stem-channels", "8", "--cells-per-stack", "1", "--batch-size", "16",
 
 
 def train_cli(data: Path, out: Path, *extra: str, wait: bool = True):
-    cmd = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(data), "--out", str(out), *SMALL, *extra]
+    cmd = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(data), "--out", str(out),
+           *SMALL, *extra]
     if not wait:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
@@ -43,18 +45,21 @@ def test_cli_writes_a_valid_result_and_is_idempotent(so2sat_dir, tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     path = tmp_path / "runs" / f"{SPEC.arch_hash}.json"
     record = load_result(path)  # the ingestion-side validator accepts it
-    assert record["config"]["protocol"] == TrainConfig.protocol == "nb101"  # the CLI's default is the config's
+    # the CLI's default is the config's
+    assert record["config"]["protocol"] == TrainConfig.protocol == "nb101"
     assert [b["epoch"] for b in record["budgets"]] == [1, 2]
     shape = NetworkShape(in_channels=18, num_classes=17, stem_channels=8, cells_per_stack=1)
     assert record["trainable_parameters"] == count_parameters(SPEC, shape)
     assert record["budgets"][-1]["val"]["n_samples"] == 34
-    assert all(b["test"]["n_samples"] == 34 and len(b["test"]["per_class_accuracy"]) == 17 for b in record["budgets"])
+    assert all(b["test"]["n_samples"] == 34 and len(b["test"]["per_class_accuracy"]) == 17
+               for b in record["budgets"])
     assert record["test"] == {"epoch": 2, **record["budgets"][-1]["test"]}  # schema 1's place for it
     assert len(record["budgets"][0]["val"]["per_class_accuracy"]) == 17
     ckpts = tmp_path / "runs" / "checkpoints" / SPEC.arch_hash
     assert {p.relative_to(ckpts).as_posix() for p in ckpts.rglob("*") if p.is_file()} == {
         "budget-001/last.ckpt", "budget-001/record.json", "budget-002/last.ckpt", "budget-002/record.json"}
-    again = train_cli(so2sat_dir, tmp_path / "runs", "--epochs", "1,2", "--cache-dir", str(tmp_path / "cache"))
+    again = train_cli(so2sat_dir, tmp_path / "runs", "--epochs", "1,2", "--cache-dir",
+                      str(tmp_path / "cache"))
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
 
@@ -113,8 +118,10 @@ def _numbers(budget: dict) -> dict[str, float]:
     out = {}
     for split in ("train", "val", "test"):
         m = budget[split]
-        out |= {f"{split}.{name}": m[name] for name in ("overall_accuracy", "macro_accuracy", "kappa", "loss", "n_samples")}
-        out |= {f"{split}.class{k}": math.nan if v is None else v for k, v in enumerate(m["per_class_accuracy"])}
+        out |= {f"{split}.{name}": m[name]
+                for name in ("overall_accuracy", "macro_accuracy", "kappa", "loss", "n_samples")}
+        out |= {f"{split}.class{k}": math.nan if v is None else v
+                for k, v in enumerate(m["per_class_accuracy"])}
         out |= {f"{split}.confusion{k}": v for k, v in enumerate(np.ravel(m["confusion"]))}
     return out
 
@@ -141,22 +148,27 @@ def test_nb101_budgets_are_independent_annealed_runs(so2sat_dir, tmp_path):
         assert _numbers(budget) == pytest.approx(_numbers(alone[budget["epoch"]]), rel=1e-9, nan_ok=True)
     # the 2-epoch runs agree however they are launched; epoch 1 of the long schedule does not
     assert _numbers(snapshot["budgets"][1]) == pytest.approx(_numbers(alone[2]), rel=1e-9, nan_ok=True)
-    assert snapshot["budgets"][0]["val"]["loss"] != pytest.approx(nb101["budgets"][0]["val"]["loss"], rel=1e-6)
-    assert snapshot["budgets"][0]["train"]["loss"] != pytest.approx(nb101["budgets"][0]["train"]["loss"], rel=1e-6)
+    assert snapshot["budgets"][0]["val"]["loss"] != pytest.approx(nb101["budgets"][0]["val"]["loss"],
+                                                                  rel=1e-6)
+    assert snapshot["budgets"][0]["train"]["loss"] != pytest.approx(nb101["budgets"][0]["train"]["loss"],
+                                                                    rel=1e-6)
     # test metrics at every budget, in both protocols
     for record in (nb101, snapshot):
         assert [b["test"]["n_samples"] for b in record["budgets"]] == [34, 34]
-    assert nb101["timings"]["train_seconds"] == pytest.approx(sum(b["train_seconds"] for b in nb101["budgets"]))
+    assert nb101["timings"]["train_seconds"] == pytest.approx(sum(b["train_seconds"]
+                                                                  for b in nb101["budgets"]))
 
 
 def test_a_bad_protocol_is_refused_naming_the_field(tmp_path):
-    with pytest.raises(ValueError, match=r"protocol 'nb201' unknown; expected one of \['snapshot', 'nb101'\]"):
+    with pytest.raises(ValueError,
+                       match=r"protocol 'nb201' unknown; expected one of \['snapshot', 'nb101'\]"):
         TrainConfig(protocol="nb201")
     out = train_cli(tmp_path, tmp_path / "runs", "--protocol", "nb201")
     assert out.returncode == 2 and "--protocol: invalid choice: 'nb201'" in out.stderr
 
 
-@pytest.mark.parametrize("protocol, final_ckpt", [("snapshot", "last.ckpt"), ("nb101", "budget-002/last.ckpt")])
+@pytest.mark.parametrize("protocol, final_ckpt",
+                         [("snapshot", "last.ckpt"), ("nb101", "budget-002/last.ckpt")])
 def test_two_process_ddp_reduces_metrics_over_all_samples(so2sat_dir, tmp_path, protocol, final_ckpt):
     out = train_cli(so2sat_dir, tmp_path / "ddp", "--epochs", "1,2", "--devices", "2", "--accelerator", "cpu",
                     "--protocol", protocol, "--cache-dir", str(tmp_path / "cache"))
@@ -167,7 +179,8 @@ def test_two_process_ddp_reduces_metrics_over_all_samples(so2sat_dir, tmp_path, 
     assert record["environment"]["world_size"] == 2 and record["config"]["protocol"] == protocol
     for budget in record["budgets"]:  # every Trainer.fit of the process reduces over both ranks
         for split in ("val", "test"):
-            assert budget[split]["n_samples"] == 34 and np.sum(budget[split]["confusion"]) == 34  # not rank 0's 17
+            # not rank 0's 17
+            assert budget[split]["n_samples"] == 34 and np.sum(budget[split]["confusion"]) == 34
         assert budget["train"]["n_samples"] == 68  # 2 ranks x 34 (68 samples split evenly)
     last = record["budgets"][-1]
     # the reduced confusion equals a single-process evaluation of the final weights
@@ -176,7 +189,8 @@ def test_two_process_ddp_reduces_metrics_over_all_samples(so2sat_dir, tmp_path, 
 
     cache = prepare_cache(so2sat_dir, tmp_path / "cache")
     net = NB101Network(SPEC, NetworkShape(in_channels=18, num_classes=17, stem_channels=8, cells_per_stack=1))
-    state = torch.load(tmp_path / "ddp" / "checkpoints" / SPEC.arch_hash / final_ckpt, weights_only=False)["state_dict"]
+    state = torch.load(tmp_path / "ddp" / "checkpoints" / SPEC.arch_hash / final_ckpt,
+                       weights_only=False)["state_dict"]
     net.load_state_dict({k.removeprefix("network."): v for k, v in state.items()})
     net.eval()
     x, y = cache.splits["validation"]
@@ -198,7 +212,8 @@ def test_learns_real_handwritten_digits():
     y = digits.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(y))
     train, val = order[:1437], order[1437:]
-    data = ArrayData(splits={"train": (x[train], y[train]), "val": (x[val], y[val])}, num_classes=10, name="digits")
+    data = ArrayData(splits={"train": (x[train], y[train]), "val": (x[val], y[val])}, num_classes=10,
+                     name="digits")
     resnet_like = ArchSpec.from_spec([[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]],
                                      ["input", "conv3x3-bn-relu", "conv3x3-bn-relu", "output"])
     # snapshot: one 10-epoch run measured at 2 and 5 (nb101 would train 17 epochs for the same check)

@@ -122,7 +122,8 @@ def expected() -> Expected:
     return Expected(
         assets=[k.to_user_string() for k in keys],
         checks=sorted((c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys),
-        partitions={k.to_user_string(): graph.get(k).partitions_def for k in keys if graph.get(k).partitions_def},
+        partitions={k.to_user_string(): graph.get(k).partitions_def
+                    for k in keys if graph.get(k).partitions_def},
     )
 
 
