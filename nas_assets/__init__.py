@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     if name == "Benchmark":
-        from nas_assets.benchmark import Benchmark
+        from nas_assets.query_api import Benchmark
 
         return Benchmark
     raise AttributeError(f"module 'nas_assets' has no attribute {name!r}")

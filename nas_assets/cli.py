@@ -95,7 +95,7 @@ CONFIG_HELP = ("training configuration of the trained values (training_runs.conf
 def _cmd_query(args: argparse.Namespace) -> int:
     import json
 
-    from nas_assets.benchmark import Benchmark
+    from nas_assets.query_api import Benchmark
     from nas_assets.core.cells.space import ArchSpec, InvalidSpecError, string_to_matrix
     from nas_assets.core.store import StoreError
 
@@ -112,7 +112,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_top(args: argparse.Namespace) -> int:
-    from nas_assets.benchmark import Benchmark
+    from nas_assets.query_api import Benchmark
     from nas_assets.core.store import StoreError
 
     try:

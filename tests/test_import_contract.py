@@ -18,15 +18,15 @@ HEAVY = ("dagster", "dagster_webserver", "dagster_duckdb", "torch", "lightning",
 #: layer -> modules it must not import (a name forbids the module and everything under it)
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "core": (*HEAVY, "dagster_pipes", "nas_assets.train", "nas_assets.launch", "nas_assets.report",
-             "nas_assets.defs", "nas_assets.cli", "nas_assets.demo", "nas_assets.benchmark"),
+             "nas_assets.defs", "nas_assets.cli", "nas_assets.demo", "nas_assets.query_api"),
     "train": ("dagster", "dagster_webserver", "dagster_duckdb", "matplotlib", "nas_assets.defs",
-              "nas_assets.report", "nas_assets.cli", "nas_assets.demo", "nas_assets.benchmark"),
+              "nas_assets.report", "nas_assets.cli", "nas_assets.demo", "nas_assets.query_api"),
     "launch": (*HEAVY, "nas_assets.train", "nas_assets.defs", "nas_assets.report", "nas_assets.cli",
-               "nas_assets.demo", "nas_assets.benchmark"),
+               "nas_assets.demo", "nas_assets.query_api"),
     "report": ("dagster", "dagster_webserver", "dagster_duckdb", "dagster_pipes", "torch", "lightning",
                "nas_assets.train", "nas_assets.launch", "nas_assets.defs", "nas_assets.cli",
                "nas_assets.demo",
-               "nas_assets.benchmark"),
+               "nas_assets.query_api"),
 }
 
 
