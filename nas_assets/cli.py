@@ -95,9 +95,9 @@ CONFIG_HELP = ("training configuration of the trained values (training_runs.conf
 def _cmd_query(args: argparse.Namespace) -> int:
     import json
 
-    from nas_assets.query_api import Benchmark
     from nas_assets.core.cells.space import ArchSpec, InvalidSpecError, string_to_matrix
     from nas_assets.core.store import StoreError
+    from nas_assets.query_api import Benchmark
 
     try:
         # fail fast, before loading
@@ -112,8 +112,8 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_top(args: argparse.Namespace) -> int:
-    from nas_assets.query_api import Benchmark
     from nas_assets.core.store import StoreError
+    from nas_assets.query_api import Benchmark
 
     try:
         frame = Benchmark.open(args.db or store_path(), args.config).top(args.k, args.budget, args.metric,
