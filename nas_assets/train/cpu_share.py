@@ -14,6 +14,12 @@ so the trainings count each other instead:
   process is gone, or whose pid now belongs to another process, is not counted and is removed)
   and uses ``max(1, allotted // live)`` threads (:func:`thread_share`).
 
+Processes that do not register -- another person's work, a CPU hog -- are seen by
+:class:`FreeCpus`: this process's CPU time plus the idle time of its CPUs, per second, is what
+the others leave it. Running more threads than that is far worse than running fewer: beside
+other load, 30 training steps took 9.8 s with one thread and 57 s with two (2 cores, load
+average ~5; docs/performance.md). The trainer uses the smaller of the two numbers.
+
 The launcher names the directory in ``NAS_ASSETS_TRAININGS_DIR``; by default one per user in the
 machine's temporary directory (:func:`default_trainings_dir`), so trainings of every
 configuration and runs directory on this machine see each other. Only tickets of this host
@@ -25,9 +31,10 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 #: Set by the local launcher: the directory of the tickets of this machine's trainings.
 TRAININGS_DIR_VAR = "NAS_ASSETS_TRAININGS_DIR"
@@ -115,3 +122,45 @@ def registered(directory: Path, pid: int | None = None) -> Iterator[Path]:
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def idle_cpu_seconds(cpus: Iterable[int], stat_text: str | None = None) -> float | None:
+    """Seconds ``cpus`` were idle since boot (idle + iowait of their ``/proc/stat`` lines); None without it."""
+    if stat_text is None:
+        try:
+            stat_text = Path("/proc/stat").read_text()
+        except OSError:
+            return None
+    wanted = {f"cpu{n}" for n in cpus}
+    ticks = sum(int(fields[4]) + int(fields[5]) for fields in (line.split() for line in stat_text.splitlines())
+                if fields and fields[0] in wanted)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def free_cpus(own_cpu_s: float, idle_s: float, wall_s: float) -> float:
+    """CPUs the other processes left this one over ``wall_s``: what it used plus what nobody used."""
+    return (own_cpu_s + idle_s) / wall_s if wall_s > 0 else 0.0
+
+
+class FreeCpus:
+    """Measures :func:`free_cpus` on this process's CPUs between two calls of :meth:`measure`."""
+
+    def __init__(self, cpus: Iterable[int] | None = None) -> None:
+        if cpus is None:
+            cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        self.cpus = sorted(cpus)
+        self._start = self._sample()
+
+    def _sample(self) -> tuple[float, float | None, float]:
+        own = os.times()
+        return time.monotonic(), idle_cpu_seconds(self.cpus), own.user + own.system
+
+    def measure(self, min_window_s: float = 1.0) -> float | None:
+        """Free CPUs since the last measurement; None without ``/proc/stat`` or before ``min_window_s``."""
+        now = self._sample()
+        wall = now[0] - self._start[0]
+        if now[1] is None or self._start[1] is None or wall < min_window_s:
+            return None
+        free = free_cpus(now[2] - self._start[2], now[1] - self._start[1], wall)
+        self._start = now
+        return free

@@ -7,6 +7,7 @@ training through the local launcher for the result file.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,10 @@ import pytest
 from nas_assets.launch.local import run_local
 from nas_assets.train.cpu_share import (
     TRAININGS_DIR_VAR,
+    FreeCpus,
     default_trainings_dir,
+    free_cpus,
+    idle_cpu_seconds,
     live_trainings,
     process_start_time,
     registered,
@@ -33,6 +37,37 @@ from nas_assets.train.cpu_share import (
 ])
 def test_an_equal_share_of_the_allotted_cpus(allotted, live, expected):
     assert thread_share(allotted, live) == expected
+
+
+STAT = """cpu  3429878 778 413327 3263381 16415 0 6291 51803 0 0
+cpu0 1477741 400 176712 1903779 3915 0 628 27174 0 0
+cpu1 1952137 378 236614 1359601 12500 0 5662 24629 0 0
+intr 20155658 0 0 0
+"""
+
+
+def test_idle_time_of_this_process_cpus_only():
+    tick = os.sysconf("SC_CLK_TCK")
+    assert idle_cpu_seconds([1], STAT) == pytest.approx((1359601 + 12500) / tick)
+    assert idle_cpu_seconds([0, 1], STAT) == pytest.approx((1903779 + 3915 + 1359601 + 12500) / tick)
+    assert idle_cpu_seconds([7], STAT) == 0.0  # not on this machine
+
+
+@pytest.mark.parametrize("own, idle, wall, expected", [
+    (9.5, 0.5, 5.0, 2.0),    # alone on 2 cores: what it used plus what nobody used
+    (5.0, 0.0, 5.0, 1.0),    # 2 threads beside 2 busy loops: they took half
+    (3.3, 0.0, 5.0, 0.66),   # 1 thread beside 2 busy loops
+    (0.0, 0.0, 0.0, 0.0),
+])
+def test_free_cpus_are_own_use_plus_idle_per_second(own, idle, wall, expected):
+    assert free_cpus(own, idle, wall) == pytest.approx(expected)
+
+
+def test_free_cpus_are_measured_over_a_window():
+    meter = FreeCpus()
+    assert meter.measure(min_window_s=60) is None  # too short a window: no number
+    free = meter.measure(min_window_s=0)
+    assert free is not None and 0 <= free <= len(meter.cpus) + 0.5
 
 
 @pytest.fixture
