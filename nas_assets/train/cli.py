@@ -201,19 +201,20 @@ def _train_or_reuse(args: argparse.Namespace, spec, config, out: Path, cpus) -> 
         print(f"{existing} exists with the same configuration; nothing to do (accelerator and devices do not "
               f"change what is measured; use --force to train again)")
         return 0
+    from nas_assets.train.cpu_share import TRAININGS_DIR_VAR, registered
+    from nas_assets.train.partition_lock import first_rank
+    from nas_assets.train.thread_share import ThreadShare
+
+    # started by the local launcher: share the machine's CPUs with the other trainings it runs;
+    # made before the data load, so the first count already knows how busy the machine was
+    trainings_dir = Path(os.environ[TRAININGS_DIR_VAR]) if os.environ.get(TRAININGS_DIR_VAR) else None
+    share = ThreadShare(cpus.threads, trainings_dir)
     data_dir = Path(args.data)
     cache_dir = Path(args.cache_dir) if args.cache_dir else data_dir / ".nas_assets_cache"
     try:  # the cache builder locks per config: one rank/job builds it, the others reuse it
         data = load_so2sat_arrays(data_dir, cache_dir, args.sensor, args.s1_transform, args.stats)
     except ValueError as exc:  # layout errors name the file, dataset and expectation
         return fail(str(exc))
-    from nas_assets.train.cpu_share import TRAININGS_DIR_VAR, registered
-    from nas_assets.train.partition_lock import first_rank
-    from nas_assets.train.thread_share import ThreadShare
-
-    # started by the local launcher: share the machine's CPUs with the other trainings it runs
-    trainings_dir = Path(os.environ[TRAININGS_DIR_VAR]) if os.environ.get(TRAININGS_DIR_VAR) else None
-    share = ThreadShare(cpus.threads, trainings_dir)
     ticket = registered(trainings_dir) if trainings_dir is not None and first_rank() else contextlib.nullcontext()
     with REPORTER, ticket:  # Dagster Pipes when launched by Dagster (global rank 0 only)
         record = train_architecture(
