@@ -27,6 +27,7 @@ from pydantic import Field
 from nas_assets.launch import slurm
 from nas_assets.launch.local import run_local, tail
 from nas_assets.launch.tickets import JobTicket, clear_ticket, load_ticket, save_ticket
+from nas_assets.train.cpu_share import default_trainings_dir
 
 #: End states worth a retry: the job, not the code, failed. The resubmitted job resumes from
 #: the last checkpoint.
@@ -111,9 +112,16 @@ class LocalLauncher(TrainingLauncher):
 
     accelerator: str = Field(default="cpu", description="'cpu', 'gpu' or 'auto'.")
     devices: int = Field(default=1, description="Processes (GPUs) on this machine; > 1 runs DDP.")
+    trainings_dir: Optional[str] = Field(
+        default=None, description="Where the trainings running on this machine register, to divide its CPUs "
+                                  "among them (None: one directory per user in the temporary directory).")
 
     def topology(self) -> tuple[str, int, int]:
         return self.accelerator, self.devices, 1
+
+    def shared_trainings_dir(self) -> Path:
+        """The tickets' directory handed to every training this launcher starts."""
+        return Path(self.trainings_dir) if self.trainings_dir else default_trainings_dir()
 
     def launch(self, context: AssetExecutionContext, job: TrainingJob) -> LaunchReport:
         log_path = job.run_dir / "train.log"
@@ -121,7 +129,8 @@ class LocalLauncher(TrainingLauncher):
         with open_pipes_session(context=context, context_injector=injector, message_reader=reader) as session:
             # a step subprocess (multiprocess executor) stops its trainer when the run's process is killed
             outcome = run_local(self.command(job), session.get_bootstrap_env_vars(), log_path,
-                                watch_parent=multiprocessing.parent_process() is not None)
+                                watch_parent=multiprocessing.parent_process() is not None,
+                                trainings_dir=self.shared_trainings_dir())
         log_tail = tail(log_path, self.log_tail_lines)
         if outcome.returncode != 0:
             raise Failure(

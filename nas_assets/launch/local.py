@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from nas_assets.train.cpu_share import TRAININGS_DIR_VAR
+
 #: Set for the job to the launcher's pid (the value ``nas_assets.train.lifeline`` reads).
 LAUNCHER_PID_VAR = "NAS_ASSETS_LAUNCHER_PID"
 
@@ -41,6 +43,7 @@ class LauncherOrphaned(RuntimeError):
 def run_local(
     command: list[str], env: dict[str, str], log_path: Path, *, cwd: str | None = None,
     poll_s: float = 0.5, on_poll: Callable[[], None] | None = None, watch_parent: bool = False,
+    trainings_dir: Path | None = None,
 ) -> LocalOutcome:
     """Run ``command`` with stdout+stderr appended to ``log_path``; wait for it.
 
@@ -49,13 +52,17 @@ def run_local(
     process's pid (``NAS_ASSETS_LAUNCHER_PID``) and dies with it when this process is killed
     outright (see :mod:`nas_assets.train.lifeline`). With ``watch_parent`` (a Dagster step
     subprocess), the job is stopped and :class:`LauncherOrphaned` raised when the process that
-    started this one disappears, so a SIGKILLed run leaves no training behind.
+    started this one disappears, so a SIGKILLed run leaves no training behind. With
+    ``trainings_dir`` (``NAS_ASSETS_TRAININGS_DIR``), the trainer registers there and divides
+    the machine's CPUs with the other trainings registered in it (:mod:`nas_assets.train.cpu_share`).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     parent = os.getppid()
     with open(log_path, "ab") as log:
         job_env = {**os.environ, **env, LAUNCHER_PID_VAR: str(os.getpid())}
+        if trainings_dir is not None:
+            job_env[TRAININGS_DIR_VAR] = str(trainings_dir)
         proc = subprocess.Popen(command, env=job_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:

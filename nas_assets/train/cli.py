@@ -10,6 +10,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -201,21 +202,32 @@ def _train_or_reuse(args: argparse.Namespace, spec, config, out: Path, cpus) -> 
         print(f"{existing} exists with the same configuration; nothing to do (accelerator and devices do not "
               f"change what is measured; use --force to train again)")
         return 0
+    from nas_assets.train.cpu_share import TRAININGS_DIR_VAR, registered
+    from nas_assets.train.partition_lock import first_rank
+    from nas_assets.train.thread_share import ThreadShare
+
+    # started by the local launcher: share the machine's CPUs with the other trainings it runs;
+    # made before the data load, so the first count already knows how busy the machine was
+    trainings_dir = Path(os.environ[TRAININGS_DIR_VAR]) if os.environ.get(TRAININGS_DIR_VAR) else None
+    share = ThreadShare(cpus.threads, trainings_dir)
     data_dir = Path(args.data)
     cache_dir = Path(args.cache_dir) if args.cache_dir else data_dir / ".nas_assets_cache"
     try:  # the cache builder locks per config: one rank/job builds it, the others reuse it
         data = load_so2sat_arrays(data_dir, cache_dir, args.sensor, args.s1_transform, args.stats)
     except ValueError as exc:  # layout errors name the file, dataset and expectation
         return fail(str(exc))
-    with REPORTER:  # Dagster Pipes when launched by Dagster (global rank 0 only)
+    ticket = registered(trainings_dir) if trainings_dir is not None and first_rank() else contextlib.nullcontext()
+    with REPORTER, ticket:  # Dagster Pipes when launched by Dagster (global rank 0 only)
         record = train_architecture(
             spec, data, config, out, accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
             resume=not args.no_resume, progress_every_s=args.progress_every,
             # who started it, for training_runs.launcher: a SLURM job, Dagster's local launcher, or a person
             run_info={"launcher": "slurm" if os.environ.get("SLURM_JOB_ID")
                       else "dagster-local" if os.environ.get("DAGSTER_PIPES_CONTEXT") else "cli",
-                      # the count itself is environment.cpu_threads (torch's, per rank)
+                      # the count itself is environment.cpu_threads (per rank; the threads its
+                      # steps used beside other local trainings: environment.cpu_threads_steps)
                       "cpu_threads_from": cpus.source},
+            thread_share=share,
         )
         if record is not None:
             val = record["budgets"][-1]["val"] if record["budgets"] else {}

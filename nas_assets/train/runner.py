@@ -33,6 +33,7 @@ from nas_assets.train.module import NB101Module
 from nas_assets.train.network import NB101Network, count_trainable
 from nas_assets.train.progress import ProgressLogger
 from nas_assets.train.reporting import is_global_rank_zero
+from nas_assets.train.thread_share import ThreadShare
 
 #: 2: a ``test`` split in every budget record and ``config.protocol`` (see core.results).
 RESULT_SCHEMA_VERSION = 2
@@ -118,7 +119,6 @@ def environment(trainer: L.Trainer) -> dict:
         "devices_per_node": trainer.num_devices,
         "precision": str(trainer.precision),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "cpu_threads": torch.get_num_threads(),
     }
 
 
@@ -199,6 +199,7 @@ def train_architecture(
     resume: bool = True,
     progress_every_s: float = 30.0,
     run_info: dict | None = None,
+    thread_share: ThreadShare | None = None,
 ) -> dict | None:
     """Train ``spec`` on ``data`` and write ``<out_dir>/<hash>.json`` (global rank 0).
 
@@ -219,6 +220,10 @@ def train_architecture(
         resume: reuse finished budget runs and continue from ``last.ckpt`` when they exist.
         progress_every_s: seconds between progress lines.
         run_info: extra fields stored under ``run`` in the record (e.g. the launcher's ids).
+        thread_share: keeps torch's threads at this training's share of the machine (default:
+            torch's current threads, never re-counted). Its allotment is recorded as
+            ``environment.cpu_threads``, its training steps per thread count as
+            ``environment.cpu_threads_steps``.
 
     Returns:
         The record on global rank 0, None on other ranks.
@@ -230,6 +235,7 @@ def train_architecture(
     precision = config.precision if config.precision != "auto" else ("bf16-mixed" if on_gpu else "32-true")
     channels_last = on_gpu if config.channels_last is None else config.channels_last
     distributed = num_nodes > 1 or (isinstance(devices, int) and devices > 1)
+    share = thread_share if thread_share is not None else ThreadShare(torch.get_num_threads())
 
     def new_trainer(epochs: int) -> L.Trainer:
         return L.Trainer(
@@ -247,7 +253,7 @@ def train_architecture(
             num_sanity_val_steps=0,
             limit_val_batches=0,
             deterministic="warn",
-            callbacks=[ProgressLogger(every_s=progress_every_s)],
+            callbacks=[ProgressLogger(every_s=progress_every_s), share],
         )
 
     shape = NetworkShape(
@@ -308,6 +314,8 @@ def train_architecture(
     if params is None:
         params = count_trainable(new_network())
     record = _result_record(spec, data, config, shape, trainer, outcomes, params, run_info)
+    # the CPUs this process was given, and how many threads its steps used (fewer beside other trainings)
+    record["environment"].update(cpu_threads=share.allotted, cpu_threads_steps=share.record())
     record["reused_budgets"] = [run.config.epochs for run in planned if run.finished is not None]
     record["timings"]["wall_seconds_this_process"] = time.time() - wall_start
     atomic_write_json(result_path(out_dir, spec), record)
