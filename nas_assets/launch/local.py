@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from nas_assets.train.cpu_share import TRAININGS_DIR_VAR
-
 #: Set for the job to the launcher's pid (the value ``nas_assets.train.lifeline`` reads).
 LAUNCHER_PID_VAR = "NAS_ASSETS_LAUNCHER_PID"
+#: Set for the job to the directory where this machine's trainings register
+#: (``nas_assets.train.cpu_share``).
+TRAININGS_DIR_VAR = "NAS_ASSETS_TRAININGS_DIR"
 
 
 @dataclass

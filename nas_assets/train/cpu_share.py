@@ -36,8 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-#: Set by the local launcher: the directory of the tickets of this machine's trainings.
-TRAININGS_DIR_VAR = "NAS_ASSETS_TRAININGS_DIR"
+# set by the local launcher: the directory of the tickets of this machine's trainings
+from nas_assets.launch.local import TRAININGS_DIR_VAR  # noqa: F401 (re-exported for the trainer)
 
 
 def default_trainings_dir() -> Path:
@@ -125,15 +125,16 @@ def registered(directory: Path, pid: int | None = None) -> Iterator[Path]:
 
 
 def idle_cpu_seconds(cpus: Iterable[int], stat_text: str | None = None) -> float | None:
-    """Seconds ``cpus`` were idle since boot (idle + iowait of their ``/proc/stat`` lines); None without it."""
+    """Seconds ``cpus`` were idle since boot (idle + iowait of their ``/proc/stat`` lines); None
+    without it."""
     if stat_text is None:
         try:
             stat_text = Path("/proc/stat").read_text()
         except OSError:
             return None
     wanted = {f"cpu{n}" for n in cpus}
-    ticks = sum(int(fields[4]) + int(fields[5]) for fields in (line.split() for line in stat_text.splitlines())
-                if fields and fields[0] in wanted)
+    rows = (line.split() for line in stat_text.splitlines())
+    ticks = sum(int(fields[4]) + int(fields[5]) for fields in rows if fields and fields[0] in wanted)
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
