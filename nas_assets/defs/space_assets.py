@@ -46,10 +46,7 @@ def architecture_space(config: ArchitectureSpaceConfig, store: StoreResource) ->
     t0 = time.perf_counter()
     src, dst = fla.edges()
     with store.connect() as conn:
-        db.write_architectures(conn, frame)
-        db.write_neighbours(conn, "fla", src, dst)
-        db.set_meta(conn, "network_shape", shape)
-        db.set_meta(conn, "space_format", SPACE_FORMAT)
+        db.write_space(conn, frame, src, dst, {"network_shape": shape, "space_format": SPACE_FORMAT})
     timings["write_s"] = time.perf_counter() - t0
     per_vertex = frame["n_vertices"].value_counts().sort_index()
     return MaterializeResult(
