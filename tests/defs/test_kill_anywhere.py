@@ -3,11 +3,11 @@
 For every step -- the space write, the dataset generation and cache build, a training partition,
 the surrogate artifacts, the footprint report: kill the whole process group at one moment, kill
 only the ``dagster`` process at another (its step subprocess is orphaned), then re-run the same
-command with no manual step in between. The re-run must succeed and leave exactly what one clean run leaves: whole files,
-no temp files, no held locks, no run left STARTED, no occupied ``training`` pool slot (the
-instance allows one, so a leaked slot blocks the re-run), no process left behind. The moments
-are seen in the files the steps write (or, once, in a step's own log line), not guessed with sleeps.
-docs/faults.md lists the cases.
+command with no manual step in between. The re-run must succeed and leave exactly what one clean
+run leaves: whole files, no temp files, no held locks, no run left STARTED, no occupied
+``training`` pool slot (the instance allows one, so a leaked slot blocks the re-run), no process
+left behind. The moments are seen in the files the steps write (once, in a step's own log line),
+not guessed with sleeps. docs/faults.md lists the cases.
 """
 
 from __future__ import annotations
