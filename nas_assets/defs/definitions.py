@@ -7,6 +7,7 @@ from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 from nas_assets.defs import space_checks
 from nas_assets.defs.dead_runs import reap_on_load
 from nas_assets.defs.footprint_assets import footprint_report
+from nas_assets.defs.orphaned_steps import die_with_run_process
 from nas_assets.defs.profiles import resources as profile_resources
 from nas_assets.defs.reference_assets import cifar10_reference
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures
@@ -45,4 +46,6 @@ def build_definitions(store: str | None = None, **overrides) -> Definitions:
 
 # a run whose process was killed stays STARTED and keeps its pool slots unless someone notices
 reap_on_load()
+# a step subprocess whose run process was killed would otherwise run on, then hang for ever
+die_with_run_process()
 defs = build_definitions()

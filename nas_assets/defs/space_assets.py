@@ -36,7 +36,9 @@ def _stored_space_matches(store: StoreResource, shape: dict) -> bool:
 
 
 @asset(group_name="space", kinds={"duckdb", "numpy"})
-def architecture_space(config: ArchitectureSpaceConfig, store: StoreResource) -> MaterializeResult:
+def architecture_space(
+    context: AssetExecutionContext, config: ArchitectureSpaceConfig, store: StoreResource
+) -> MaterializeResult:
     """All 423,624 NAS-Bench-101 cells with hash, pruned matrix, ops, parameters, FLOPs and FLA neighbours."""
     shape = asdict(config.shape())
     if not config.force and _stored_space_matches(store, shape):
@@ -45,11 +47,10 @@ def architecture_space(config: ArchitectureSpaceConfig, store: StoreResource) ->
     space, fla, frame, timings = build_space_table(config.shape(), workers=config.workers or None)
     t0 = time.perf_counter()
     src, dst = fla.edges()
+    context.log.info(f"writing the space ({len(frame):,} cells, {src.size:,} FLA neighbour pairs) and its shape "
+                     f"to {store.path} in one transaction")
     with store.connect() as conn:
-        db.write_architectures(conn, frame)
-        db.write_neighbours(conn, "fla", src, dst)
-        db.set_meta(conn, "network_shape", shape)
-        db.set_meta(conn, "space_format", SPACE_FORMAT)
+        db.write_space(conn, frame, src, dst, {"network_shape": shape, "space_format": SPACE_FORMAT})
     timings["write_s"] = time.perf_counter() - t0
     per_vertex = frame["n_vertices"].value_counts().sort_index()
     return MaterializeResult(

@@ -17,6 +17,8 @@ from nas_assets.train.partition_lock import holder
 from tests.dagster_server import BIN, REPO
 
 MODULE = "tests.defs.tiny_defs"
+#: The variable naming the store that tiny_defs' architecture_space reads the space's rows from.
+SPACE_FROM = "NAS_ASSETS_TEST_SPACE_FROM"
 #: Large enough that generating the data and building its cache take a moment a test can catch.
 SYNTHETIC = {"synthetic_train": 400, "synthetic_val": 200, "synthetic_test": 200}
 #: One 2-epoch run of a narrow network measured at epochs 1 and 2: seconds on one CPU.

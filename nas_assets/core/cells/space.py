@@ -2,7 +2,7 @@
 
 A cell is a DAG given by an upper-triangular 0/1 adjacency matrix and one op per vertex
 (first ``input``, last ``output``). Everything here is pure Python + numpy so that a
-researcher can ``from nas_assets.core import space`` without Dagster or torch.
+researcher can ``from nas_assets.core.cells import space`` without Dagster or torch.
 """
 
 from __future__ import annotations

@@ -233,12 +233,17 @@ def _replace(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, w
     again costs DuckDB ~5x more than a fresh table.
     """
     with transaction(conn):
-        if where:
-            conn.execute(f"DELETE FROM {table} {where}", list(params))
-        else:
-            conn.execute(f"DROP TABLE {table}")
-            conn.execute(f"CREATE TABLE {table} ({TABLES[table]})")
-        _insert(conn, table, frame)
+        _replace_rows(conn, table, frame, where, params)
+
+
+def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: str = "", params=()) -> None:
+    """:func:`_replace` inside the caller's transaction."""
+    if where:
+        conn.execute(f"DELETE FROM {table} {where}", list(params))
+    else:
+        conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"CREATE TABLE {table} ({TABLES[table]})")
+    _insert(conn, table, frame)
 
 
 @contextmanager
@@ -300,18 +305,41 @@ def _check_columns(frame: pd.DataFrame, expected: list[str], table: str) -> None
         raise ValueError(f"{table}: frame lacks columns {missing}; expected {expected}")
 
 
-def write_architectures(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
-    """Replace the ``architectures`` table (one row per cell of the space)."""
+def _architecture_rows(frame: pd.DataFrame) -> pd.DataFrame:
     _check_columns(frame, ARCHITECTURE_COLUMNS, "architectures")
     if frame["arch_hash"].duplicated().any():
         raise ValueError("architectures: duplicate arch_hash values in the frame")
-    _replace(conn, "architectures", frame[ARCHITECTURE_COLUMNS])
+    return frame[ARCHITECTURE_COLUMNS]
+
+
+def _neighbour_rows(kind: str, src: np.ndarray, dst: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"kind": kind, "src": src.astype(np.int32), "dst": dst.astype(np.int32)})
+
+
+def write_architectures(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    """Replace the ``architectures`` table (one row per cell of the space)."""
+    _replace(conn, "architectures", _architecture_rows(frame))
 
 
 def write_neighbours(conn: duckdb.DuckDBPyConnection, kind: str, src: np.ndarray, dst: np.ndarray) -> None:
     """Replace one neighbour index (``kind`` = 'fla' or 'graph_edit'), as arch_index pairs."""
-    frame = pd.DataFrame({"kind": kind, "src": src.astype(np.int32), "dst": dst.astype(np.int32)})
-    _replace(conn, "neighbours", frame, "WHERE kind = ?", [kind])
+    _replace(conn, "neighbours", _neighbour_rows(kind, src, dst), "WHERE kind = ?", [kind])
+
+
+def write_space(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame, src: np.ndarray, dst: np.ndarray,
+                meta: dict[str, object]) -> None:
+    """Replace the space -- ``architectures``, the FLA neighbour index and the ``meta`` keys that
+    say what it was computed for -- in one transaction.
+
+    An interrupted rewrite (for another network shape, say) leaves the previous tables *with*
+    their meta: the meta never describes rows it was not written with.
+    """
+    rows = _architecture_rows(frame)
+    with transaction(conn):
+        _replace_rows(conn, "architectures", rows)
+        _replace_rows(conn, "neighbours", _neighbour_rows("fla", src, dst), "WHERE kind = ?", ["fla"])
+        for key, value in meta.items():
+            set_meta(conn, key, value)
 
 
 def write_sampled(conn: duckdb.DuckDBPyConnection, design: pd.DataFrame) -> None:

@@ -2,7 +2,7 @@
 
 Layout under a models directory::
 
-    <models>/<target>/<version>/            one Surrogate.save() artifact (members + manifest)
+    <models>/<target>/<version>/            one surrogate artifact (members + manifest), renamed into place whole
     <models>/<target>/<version>/cv_predictions.csv   the evaluation's out-of-fold mean and calibrated std
     <models>/index.json                     the current version of every target (atomic)
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,7 +31,7 @@ import pandas as pd
 
 from nas_assets.core.cells.cost import NetworkShape
 from nas_assets.core.cells.space import ArchSpec
-from nas_assets.core.files import atomic_write
+from nas_assets.core.files import atomic_write, remove_dead_temps, replace_dir, staged_path
 from nas_assets.core.so2sat import VALIDATION_METRICS
 from nas_assets.core.surrogate.calibration import METHOD as CALIBRATION_METHOD
 from nas_assets.core.surrogate.model import (
@@ -175,26 +176,39 @@ def fit_target(
                             pd.read_csv(directory / CV_PREDICTIONS))
     specs = [ArchSpec.from_strings(m, o) for m, o in zip(frame["matrix"], frame["ops"])]
     pairs = [(s.matrix, s.ops) for s in specs]
-    report = evaluate_surrogate(pairs, values, n_repeats=n_repeats, n_folds=folds, seed=seed, config=cfg, shape=shape)
-    evaluation = {
-        "protocol": report["protocol"],
-        "per_fold_mean": report["mean"], "per_fold_std": report["std"],
-        "pooled": report["pooled"], "pooled_std": report["pooled_std"],
-        "calibration": report["calibration"],
-        "n_train": n,
-    }
-    surrogate = fit_surrogate(pairs, values, config=cfg, shape=shape, target=target.name,
-                              data_info={**(data_info or {}), "target": target.name, "version": version},
-                              metrics=evaluation,
-                              oof=OutOfFold(report["oof_predictions"], report["oof_std"], report["protocol"]))
-    cv = pd.DataFrame({"arch_hash": frame["arch_hash"].to_numpy(), "measured": values})
-    for r, row in enumerate(report["oof_predictions"]):
-        cv[f"predicted_r{r}"] = row
-    # calibrated std of each out-of-fold prediction (cross-fitted calibration): error bars
-    for r, row in enumerate(report["oof_std_calibrated"]):
-        cv[f"std_r{r}"] = row
-    surrogate.save(directory, overwrite=True)
-    atomic_write(directory / CV_PREDICTIONS, cv.to_csv(index=False))
+    # the version directory is built in a staged sibling from the start and renamed into place
+    # whole: a run killed while it evaluates, fits or writes leaves only the staged copy, which
+    # the next writer of this version removes (its process is gone)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temps(directory)
+    staged = staged_path(directory)
+    staged.mkdir()
+    try:
+        report = evaluate_surrogate(pairs, values, n_repeats=n_repeats, n_folds=folds, seed=seed, config=cfg,
+                                    shape=shape)
+        evaluation = {
+            "protocol": report["protocol"],
+            "per_fold_mean": report["mean"], "per_fold_std": report["std"],
+            "pooled": report["pooled"], "pooled_std": report["pooled_std"],
+            "calibration": report["calibration"],
+            "n_train": n,
+        }
+        cv = pd.DataFrame({"arch_hash": frame["arch_hash"].to_numpy(), "measured": values})
+        for r, row in enumerate(report["oof_predictions"]):
+            cv[f"predicted_r{r}"] = row
+        # calibrated std of each out-of-fold prediction (cross-fitted calibration): error bars
+        for r, row in enumerate(report["oof_std_calibrated"]):
+            cv[f"std_r{r}"] = row
+        (staged / CV_PREDICTIONS).write_text(cv.to_csv(index=False))
+        surrogate = fit_surrogate(pairs, values, config=cfg, shape=shape, target=target.name,
+                                  data_info={**(data_info or {}), "target": target.name, "version": version},
+                                  metrics=evaluation,
+                                  oof=OutOfFold(report["oof_predictions"], report["oof_std"], report["protocol"]))
+        surrogate.write_files(staged)
+        replace_dir(staged, directory)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     return FittedTarget(target, directory, surrogate, evaluation, False, cv)
 
 

@@ -37,7 +37,6 @@ import os
 import platform
 import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -49,6 +48,7 @@ import pandas as pd
 import xgboost as xgb
 
 from nas_assets.core.cells.cost import CIFAR10_SHAPE, NetworkShape
+from nas_assets.core.files import remove_dead_temps, replace_dir, staged_path
 from nas_assets.core.surrogate.calibration import (
     Calibration,
     OutOfFold,
@@ -508,8 +508,8 @@ class Surrogate:
         The manifest holds the format version, features, config, target description, data
         snapshot (``n_train``, ``train_sha256`` and the caller's ``data_info``), metrics, the
         std calibration, library versions and a sha256 of each member file. Everything is
-        written to a temporary sibling directory first and renamed into place, so readers never
-        see a half-written artifact.
+        written to a staged sibling directory first and renamed into place, so readers never
+        see a half-written artifact; staged copies left by killed writers are removed first.
 
         Args:
             directory: the artifact directory to create.
@@ -525,29 +525,30 @@ class Surrogate:
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True to replace the artifact")
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_temps(target)
         # a plain mkdir (not mkdtemp, which makes it 0700) so the artifact gets the umask's mode
-        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+        tmp = staged_path(target)
         tmp.mkdir()
         try:
-            members = []
-            for k, model in enumerate(self.models):
-                name = f"member_{k}.ubj"
-                model.save_model(str(tmp / name))
-                members.append({"file": name, "sha256": _sha256(tmp / name)})
-            manifest = {**self.manifest, "members": members}
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            old = None
-            if target.exists():
-                old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-                os.rename(target, old)
-            os.rename(tmp, target)
+            self.write_files(tmp)
+            replace_dir(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        self.manifest = manifest
         return target
+
+    def write_files(self, directory: str | os.PathLike) -> None:
+        """Write the members and the manifest into the existing directory ``directory`` (not atomic:
+        :meth:`save` calls it on a staged directory)."""
+        directory = Path(directory)
+        members = []
+        for k, model in enumerate(self.models):
+            name = f"member_{k}.ubj"
+            model.save_model(str(directory / name))
+            members.append({"file": name, "sha256": _sha256(directory / name)})
+        manifest = {**self.manifest, "members": members}
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        self.manifest = manifest
 
     @classmethod
     def load(cls, directory: str | os.PathLike, *, nthread: int | None = None) -> "Surrogate":
