@@ -8,10 +8,13 @@ system for SLURM; only global rank 0 reports).
 
 import multiprocessing
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from dagster import (
     AssetExecutionContext,
@@ -31,6 +34,13 @@ from nas_assets.launch.tickets import JobTicket, clear_ticket, load_ticket, save
 #: End states worth a retry: the job, not the code, failed. The resubmitted job resumes from
 #: the last checkpoint.
 RETRYABLE_STATES = {"TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL"}
+#: Resubmissions of one partition's job after such a failure (as the job's RetryPolicy does for a run
+#: of one partition): a batched run retries each partition on its own.
+MAX_JOB_RETRIES = 2
+
+
+class LaunchStopped(RuntimeError):
+    """The batched run was interrupted: this job was stopped (cancelled) with it."""
 
 
 @dataclass
@@ -74,6 +84,10 @@ class LaunchReport:
             "log_path": MetadataValue.path(self.log_path),
             "log_tail": MetadataValue.md(f"```\n{self.log_tail}\n```"),
         }
+        if "cpu_s" in self.extra:
+            meta["train_cpu_s"] = round(self.extra["cpu_s"], 2)
+        if self.extra.get("attempts", 1) > 1:
+            meta["attempts"] = self.extra["attempts"]
         if self.job_id:
             meta["slurm_job_id"] = self.job_id
             meta["slurm_node"] = self.node or ""
@@ -86,13 +100,64 @@ class TrainingLauncher(ConfigurableResource):
 
     python: str = Field(default=sys.executable, description="Python interpreter that runs nas_assets.train.")
     log_tail_lines: int = Field(default=40, description="Lines of the job log shown on failure and in metadata.")
+    batch_concurrency: int = Field(
+        default=4, description="Jobs a run covering several partitions (a batched backfill) keeps in flight at once."
+    )
 
     def topology(self) -> tuple[str, int, int]:
         """(accelerator, devices per node, nodes) handed to the Trainer."""
         raise NotImplementedError
 
-    def launch(self, context: AssetExecutionContext, job: TrainingJob) -> LaunchReport:
+    def launch(self, context: AssetExecutionContext, job: TrainingJob,
+               stop: Optional[threading.Event] = None) -> LaunchReport:
+        """Run ``job`` to its end; with ``stop``, stop (cancel) it and raise :class:`LaunchStopped` once set."""
         raise NotImplementedError
+
+    def launch_many(
+        self, context: AssetExecutionContext, jobs: list[TrainingJob]
+    ) -> Iterator[tuple[TrainingJob, Union[LaunchReport, Failure]]]:
+        """Run ``jobs`` with up to ``batch_concurrency`` in flight; yield each with its report or its
+        ``Failure`` as it ends, so one failed partition neither stops nor fails the others.
+
+        A job that failed for the cluster's reasons is resubmitted on its own (``MAX_JOB_RETRIES``).
+        When the caller is interrupted (the run is terminated), every job still running is stopped
+        before this returns.
+        """
+        stop = threading.Event()
+        workers = max(1, min(self.batch_concurrency, len(jobs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="launch") as pool:
+            futures = {pool.submit(self._launch_retrying, context, job, stop): job for job in jobs}
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            except BaseException:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _launch_retrying(self, context: AssetExecutionContext, job: TrainingJob,
+                         stop: threading.Event) -> Union[LaunchReport, Failure]:
+        attempt = 0
+        while True:
+            attempt += 1
+            if stop.is_set():
+                raise LaunchStopped(f"{job.arch_hash}: not started, the run was interrupted")
+            try:
+                report = self.launch(context, job, stop)
+                report.extra["attempts"] = attempt
+                return report
+            except Failure as failure:
+                if failure.allow_retries and attempt <= MAX_JOB_RETRIES and not stop.is_set():
+                    context.log.warning(f"{job.arch_hash}: {failure.description.splitlines()[0]}; "
+                                        f"resubmitting (attempt {attempt + 1} of {MAX_JOB_RETRIES + 1})")
+                    continue
+                return failure
+            except LaunchStopped:
+                raise
+            except Exception as exc:  # a bug or a broken file system for one job must not end the batch
+                return Failure(description=f"{job.arch_hash}: launching failed: {type(exc).__name__}: {exc}",
+                               allow_retries=False)
 
     def command(self, job: TrainingJob) -> list[str]:
         accelerator, devices, nodes = self.topology()
@@ -115,12 +180,18 @@ class LocalLauncher(TrainingLauncher):
     def topology(self) -> tuple[str, int, int]:
         return self.accelerator, self.devices, 1
 
-    def launch(self, context: AssetExecutionContext, job: TrainingJob) -> LaunchReport:
+    def launch(self, context: AssetExecutionContext, job: TrainingJob,
+               stop: Optional[threading.Event] = None) -> LaunchReport:
         log_path = job.run_dir / "train.log"
         injector, reader = self.pipes_files(job)
+
+        def check_stop() -> None:
+            if stop is not None and stop.is_set():
+                raise LaunchStopped(f"{job.arch_hash}: stopped, the run was interrupted")
+
         with open_pipes_session(context=context, context_injector=injector, message_reader=reader) as session:
             # a step subprocess (multiprocess executor) stops its trainer when the run's process is killed
-            outcome = run_local(self.command(job), session.get_bootstrap_env_vars(), log_path,
+            outcome = run_local(self.command(job), session.get_bootstrap_env_vars(), log_path, on_poll=check_stop,
                                 watch_parent=multiprocessing.parent_process() is not None)
         log_tail = tail(log_path, self.log_tail_lines)
         if outcome.returncode != 0:
@@ -130,7 +201,8 @@ class LocalLauncher(TrainingLauncher):
                 metadata={"exit_code": outcome.returncode, "log_path": MetadataValue.path(str(log_path))},
                 allow_retries=False,
             )
-        return LaunchReport("local", "COMPLETED", outcome.elapsed_s, str(log_path), log_tail)
+        return LaunchReport("local", "COMPLETED", outcome.elapsed_s, str(log_path), log_tail,
+                            extra={"cpu_s": outcome.cpu_s})
 
 
 class SlurmLauncher(TrainingLauncher):
@@ -170,7 +242,8 @@ class SlurmLauncher(TrainingLauncher):
             cmd = [*cmd, "--cache-dir", self.stage_to]
         return cmd
 
-    def launch(self, context: AssetExecutionContext, job: TrainingJob) -> LaunchReport:
+    def launch(self, context: AssetExecutionContext, job: TrainingJob,
+               stop: Optional[threading.Event] = None) -> LaunchReport:
         resources = self.resources()
         try:
             resources.check()
@@ -187,7 +260,7 @@ class SlurmLauncher(TrainingLauncher):
             if info is not None:
                 context.log.info(f"re-attaching to SLURM job {ticket.job_id} ({info.state}) instead of resubmitting")
                 job_id, log_path, reattached = ticket.job_id, Path(ticket.log_path), True
-                self._wait(context, job_id)
+                self._wait(context, job_id, stop)
             else:
                 log_path = job.run_dir / "slurm-%j.log"
                 stage = slurm.StageData(job.stage_source, self.stage_to) if (self.stage_to and job.stage_source) else None
@@ -205,7 +278,7 @@ class SlurmLauncher(TrainingLauncher):
                                                            str(log_path), time.time()))
                         context.log.info(f"submitted SLURM job {job_id} ({job_name}); log {log_path}")
                         reattached = False
-                        self._wait(context, job_id)
+                        self._wait(context, job_id, stop)
                     except Failure:
                         raise
                     except BaseException:
@@ -254,10 +327,12 @@ class SlurmLauncher(TrainingLauncher):
             return None
         return info
 
-    def _wait(self, context: AssetExecutionContext, job_id: str) -> None:
-        """Poll until the job ends (the caller cancels it if this is interrupted)."""
+    def _wait(self, context: AssetExecutionContext, job_id: str, stop: Optional[threading.Event] = None) -> None:
+        """Poll until the job ends (the caller cancels it if this is interrupted or ``stop`` is set)."""
         last_state = None
         while True:
+            if stop is not None and stop.is_set():
+                raise LaunchStopped(f"SLURM job {job_id}: the run was interrupted")
             info = slurm.job_info(job_id)
             state = info.state if info else "UNKNOWN"
             if state != last_state:
@@ -265,4 +340,7 @@ class SlurmLauncher(TrainingLauncher):
                 last_state = state
             if info is not None and info.terminal:
                 return
-            time.sleep(self.poll_interval_s)
+            if stop is not None:
+                stop.wait(self.poll_interval_s)
+            else:
+                time.sleep(self.poll_interval_s)
