@@ -224,6 +224,9 @@ class SlurmLauncher(TrainingLauncher):
         default=None, description="Node-local directory to copy the data cache to once per node (e.g. /tmp/nas_cache)."
     )
     poll_interval_s: float = Field(default=2.0, description="Seconds between scontrol polls.")
+    batch_concurrency: int = Field(
+        default=1000, description="Jobs a run covering several partitions submits at once (the scheduler queues them)."
+    )
 
     def resources(self) -> slurm.JobResources:
         return slurm.JobResources(
@@ -328,19 +331,35 @@ class SlurmLauncher(TrainingLauncher):
         return info
 
     def _wait(self, context: AssetExecutionContext, job_id: str, stop: Optional[threading.Event] = None) -> None:
-        """Poll until the job ends (the caller cancels it if this is interrupted or ``stop`` is set)."""
+        """Poll until the job ends (the caller cancels it if this is interrupted or ``stop`` is set).
+
+        In a batched run (``stop`` given) the jobs of all partitions share one ``squeue`` call per
+        poll; ``scontrol`` confirms the end state of each."""
         last_state = None
-        while True:
-            if stop is not None and stop.is_set():
-                raise LaunchStopped(f"SLURM job {job_id}: the run was interrupted")
-            info = slurm.job_info(job_id)
-            state = info.state if info else "UNKNOWN"
-            if state != last_state:
-                context.log.info(f"SLURM job {job_id}: {state}" + (f" on {info.node}" if info and info.node else ""))
-                last_state = state
-            if info is not None and info.terminal:
-                return
-            if stop is not None:
-                stop.wait(self.poll_interval_s)
-            else:
-                time.sleep(self.poll_interval_s)
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    raise LaunchStopped(f"SLURM job {job_id}: the run was interrupted")
+                queued = _QUEUE.state(job_id) if stop is not None else None
+                if queued is not None and queued[0] not in slurm.TERMINAL_STATES:
+                    state, node = queued
+                    terminal = False
+                else:
+                    info = slurm.job_info(job_id)
+                    state, node = (info.state, info.node) if info else ("UNKNOWN", "")
+                    terminal = info is not None and info.terminal
+                if state != last_state:
+                    context.log.info(f"SLURM job {job_id}: {state}" + (f" on {node}" if node else ""))
+                    last_state = state
+                if terminal:
+                    return
+                if stop is not None:
+                    stop.wait(self.poll_interval_s)
+                else:
+                    time.sleep(self.poll_interval_s)
+        finally:
+            _QUEUE.forget(job_id)
+
+
+#: One ``squeue`` per poll for the jobs of every batched run in this process.
+_QUEUE = slurm.SharedQueue()

@@ -16,6 +16,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    Output,
     asset,
 )
 from pydantic import Field
@@ -94,7 +95,7 @@ def trained_architecture(
     data: So2SatDataResource,
     training: TrainingSetupResource,
     launcher: TrainingLauncher,
-) -> Iterator[Union[MaterializeResult, AssetMaterialization, AssetCheckEvaluation]]:
+) -> Iterator[Union[MaterializeResult, AssetMaterialization, AssetCheckEvaluation, Output]]:
     """One architecture trained on So2Sat (a SLURM job or a local process); its metrics upserted into DuckDB."""
     step_cpu_s = time.process_time()  # this process's start: interpreter, Dagster, definitions, run set-up
     if context.has_partition_key:
@@ -171,7 +172,7 @@ def _ingest(arch_hash: str, result_path: Path, store: StoreResource,
 
 def _train_batch(context: AssetExecutionContext, config: TrainedArchitectureConfig, store: StoreResource,
                  data: So2SatDataResource, training: TrainingSetupResource, launcher: TrainingLauncher,
-                 step_cpu_s: float) -> Iterator[Union[AssetMaterialization, AssetCheckEvaluation]]:
+                 step_cpu_s: float) -> Iterator[Union[AssetMaterialization, AssetCheckEvaluation, Output]]:
     """A run covering several partitions: their jobs in flight together, each partition materialized
     and checked on its own as its job ends; the run fails at the end naming the partitions that
     did not materialize (the backfill marks only those failed; each can be re-run alone)."""
@@ -210,6 +211,10 @@ def _train_batch(context: AssetExecutionContext, config: TrainedArchitectureConf
     # its checks); this run reports per partition instead. No public switch back (dagster 1.13:
     # open_pipes_session -> set_requires_typed_event_stream).
     context.get_step_execution_context()._requires_typed_event_stream = False
+    # An @asset's check outputs are required: close them without a range-wide evaluation (each
+    # partition's evaluations were logged above), as an AssetCheckResult's own output is closed.
+    for output_name in context.assets_def.check_specs_by_output_name:
+        yield Output(value=None, output_name=output_name)
     if failed:
         listing = "\n".join(f"- {key}: {text.splitlines()[0] if text else ''}" for key, text in failed.items())
         raise Failure(
