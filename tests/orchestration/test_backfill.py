@@ -1,6 +1,6 @@
 """Batched backfills of trained_architecture: one run trains several partitions at once, each
 materialized and checked on its own; a failed partition fails alone and is re-run alone. The last
-test is the orchestration benchmark's path (daemon, webserver, GraphQL backfill) on 50 partitions."""
+test is the orchestration benchmark's path (daemon, webserver, GraphQL backfill) on 30 partitions."""
 
 from __future__ import annotations
 
@@ -79,9 +79,9 @@ def test_one_run_trains_a_range_and_fails_only_the_failed_partition(tmp_path, mo
 
 
 def test_batched_backfill_through_daemon_and_webserver(tmp_path):
-    """The orchestration benchmark's path at CI size: 30 partitions (NAS_ASSETS_ORCHESTRATION_PARTITIONS), 25 per run."""
+    """The orchestration benchmark's path at CI size: 30 partitions (NAS_ASSETS_ORCHESTRATION_PARTITIONS), 15 per run."""
     setup = prepare(tmp_path, int(os.environ.get("NAS_ASSETS_ORCHESTRATION_PARTITIONS", "30")), "small", "local",
-                    batch=25)
+                    batch=15)
     outcome = run_backfill(setup, timeout_s=900)
     print("\n" + table([outcome]))
     assert outcome.backfill_status == "COMPLETED_SUCCESS", outcome.dagster_errors
