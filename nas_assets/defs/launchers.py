@@ -101,7 +101,8 @@ class TrainingLauncher(ConfigurableResource):
     python: str = Field(default=sys.executable, description="Python interpreter that runs nas_assets.train.")
     log_tail_lines: int = Field(default=40, description="Lines of the job log shown on failure and in metadata.")
     batch_concurrency: int = Field(
-        default=4, description="Jobs a run covering several partitions (a batched backfill) keeps in flight at once."
+        default=1, description="Jobs a run covering several partitions (a batched backfill) keeps in flight at once. "
+                               "Local: 1, so the training pool's limit (runs at once) stays the number of trainers."
     )
 
     def topology(self) -> tuple[str, int, int]:

@@ -99,7 +99,7 @@ def trained_architecture(
     """One architecture trained on So2Sat (a SLURM job or a local process); its metrics upserted into DuckDB."""
     step_cpu_s = time.process_time()  # this process's start: interpreter, Dagster, definitions, run set-up
     if context.has_partition_key:
-        job, result_path = _jobs(context, [context.partition_key], config, store, data, training)[context.partition_key]
+        job, result_path = _jobs([context.partition_key], config, store, data, training)[context.partition_key]
         launch_meta: dict = {"reused_result": True}
         if config.retrain or not result_path.exists():
             launch_meta = {**launcher.launch(context, job).metadata(), "reused_result": False}
@@ -113,7 +113,7 @@ def trained_architecture(
     yield from _train_batch(context, config, store, data, training, launcher, step_cpu_s)
 
 
-def _jobs(context: AssetExecutionContext, keys: list[str], config: TrainedArchitectureConfig, store: StoreResource,
+def _jobs(keys: list[str], config: TrainedArchitectureConfig, store: StoreResource,
           data: So2SatDataResource, training: TrainingSetupResource) -> dict[str, tuple[TrainingJob, Path]]:
     """The training job and result path of each partition (one read of the store for all)."""
     with store.connect(read_only=True) as conn:
@@ -177,7 +177,7 @@ def _train_batch(context: AssetExecutionContext, config: TrainedArchitectureConf
     and checked on its own as its job ends; the run fails at the end naming the partitions that
     did not materialize (the backfill marks only those failed; each can be re-run alone)."""
     keys = list(context.partition_keys)
-    jobs = _jobs(context, keys, config, store, data, training)
+    jobs = _jobs(keys, config, store, data, training)
     to_train = [job for job, path in jobs.values() if config.retrain or not path.exists()]
     context.log.info(f"{len(keys)} partitions in this run: {len(to_train)} to train, "
                      f"{len(keys) - len(to_train)} with a result file to reuse")

@@ -198,6 +198,7 @@ class Outcome:
     lock_waits: int
     lock_wait_s: float
     store_failures: int
+    sqlite_lock_errors: int
     training_rows: int
     instance_mb: float
     graphql: Latency
@@ -343,6 +344,10 @@ def _measure(setup: Setup, backfill_id: str, status: str, wall: float, descendan
         training_rows = conn.execute("SELECT count(DISTINCT arch_hash) FROM training_runs").fetchone()[0]
     size = sum(f.stat().st_size for f in setup.home.rglob("*") if f.is_file()) / 2**20
     store_failures = sum("locked by another process" in e for e in errors)
+    # the instance's SQLite under concurrent runs: daemon and webserver logs, runs' compute logs
+    sqlite_locked = sum(f.read_text(errors="replace").count("database is locked")
+                        for f in [*logs.glob("*.log"), *setup.home.rglob("*.err"), *setup.home.rglob("*.out")]
+                        if f.is_file())
     return Outcome(
         partitions=len(setup.keys), batch=int(setup.env.get("NAS_ASSETS_BATCH", "1")),
         launcher=setup.env.get("NAS_ASSETS_PROFILE", "local"), wall_s=wall, backfill_status=status,
@@ -356,7 +361,7 @@ def _measure(setup: Setup, backfill_id: str, status: str, wall: float, descendan
         ingest_cpu_s=sum(value(m, "ingest_cpu_s") for m in metas),
         lock_waits=sum(value(m, "store_lock_wait_s") > 0 for m in metas),
         lock_wait_s=sum(value(m, "store_lock_wait_s") for m in metas),
-        store_failures=store_failures, training_rows=training_rows, instance_mb=size, graphql=latency,
+        store_failures=store_failures, sqlite_lock_errors=sqlite_locked, training_rows=training_rows, instance_mb=size, graphql=latency,
         dagster_errors=errors,
     )
 
@@ -383,6 +388,7 @@ def table(outcomes: list[Outcome]) -> str:
         ("webserver CPU, s", lambda o: f"{o.webserver_cpu_s:.0f}"),
         ("DuckDB lock waits (s waited)", lambda o: f"{o.lock_waits} ({o.lock_wait_s:.1f})"),
         ("DuckDB lock failures", lambda o: str(o.store_failures)),
+        ("SQLite 'database is locked' in logs", lambda o: str(o.sqlite_lock_errors)),
         ("Dagster instance size, MB", lambda o: f"{o.instance_mb:.1f}"),
         ("asset graph GraphQL p50 / p95, s", lambda o: f"{o.graphql.pct(50):.2f} / {o.graphql.pct(95):.2f}"),
         ("GraphQL samples (errors)", lambda o: f"{len(o.graphql.samples)} ({o.graphql.errors})"),
@@ -390,5 +396,5 @@ def table(outcomes: list[Outcome]) -> str:
     width = max(len(r[0]) for r in rows) + 2
     lines = []
     for name, fn in rows:
-        lines.append(name.ljust(width) + "".join(fn(o).rjust(16) for o in outcomes))
+        lines.append(name.ljust(width) + "".join(fn(o).rjust(19) for o in outcomes))
     return "\n".join(lines)
