@@ -29,7 +29,7 @@ BIN = Path(sys.executable).parent
 #: dropped from the environment of test instances so a developer's shell cannot change them.
 _PIPELINE_VARS = ("NAS_ASSETS_PROFILE", "NAS_ASSETS_TRAINING", "NAS_ASSETS_SO2SAT_DIR",
                   "NAS_ASSETS_SLURM_CONFIG", "NAS_ASSETS_DEVICES", "NAS_ASSETS_ACCELERATOR",
-                  "NAS_ASSETS_DATA_DIR", "NAS_ASSETS_DB")
+                  "NAS_ASSETS_DATA_DIR", "NAS_ASSETS_DB", "NAS_ASSETS_BATCH")
 
 
 def instance_env(root: Path, *, db: Path | None = None, create: bool = True) -> dict[str, str]:

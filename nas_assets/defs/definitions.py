@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
+from dagster import AssetSelection, BackfillPolicy, Definitions, RetryPolicy, define_asset_job
 
 from nas_assets.defs import space_checks
 from nas_assets.defs.dead_runs import reap_on_load
 from nas_assets.defs.footprint_assets import footprint_report
 from nas_assets.defs.orphaned_steps import die_with_run_process
+from nas_assets.defs.profiles import partitions_per_run as profile_partitions_per_run
 from nas_assets.defs.profiles import resources as profile_resources
 from nas_assets.defs.reference_assets import cifar10_reference
 from nas_assets.defs.space_assets import architecture_space, sampled_architectures
@@ -33,15 +34,26 @@ train_architectures = define_asset_job(
 )
 
 
-def build_definitions(store: str | None = None, **overrides) -> Definitions:
-    """All assets, checks, jobs and resources; ``store`` and ``overrides`` replace profile resources."""
+def batched(partitions_per_run: int) -> list:
+    """:data:`ASSETS` with ``trained_architecture`` backfilled ``partitions_per_run`` partitions per run
+    (1: a run per partition, Dagster's default)."""
+    if partitions_per_run <= 1:
+        return ASSETS
+    policy = BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run)
+    return [a.with_attributes(backfill_policy=policy) if a is trained_architecture else a for a in ASSETS]
+
+
+def build_definitions(store: str | None = None, partitions_per_run: int | None = None, **overrides) -> Definitions:
+    """All assets, checks, jobs and resources; ``store`` and ``overrides`` replace profile resources,
+    ``partitions_per_run`` the profile's batching of training backfills (``NAS_ASSETS_BATCH``)."""
     resources = profile_resources()
+    per_run = profile_partitions_per_run() if partitions_per_run is None else partitions_per_run
     if store is not None:
         from nas_assets.defs.resources import StoreResource
 
         resources["store"] = StoreResource(path=store)
     resources.update(overrides)
-    return Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=[train_architectures], resources=resources)
+    return Definitions(assets=batched(per_run), asset_checks=CHECKS, jobs=[train_architectures], resources=resources)
 
 
 # a run whose process was killed stays STARTED and keeps its pool slots unless someone notices

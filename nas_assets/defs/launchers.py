@@ -8,10 +8,13 @@ system for SLURM; only global rank 0 reports).
 
 import multiprocessing
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from dagster import (
     AssetExecutionContext,
@@ -32,6 +35,13 @@ from nas_assets.train.cpu_share import default_trainings_dir
 #: End states worth a retry: the job, not the code, failed. The resubmitted job resumes from
 #: the last checkpoint.
 RETRYABLE_STATES = {"TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL"}
+#: Resubmissions of one partition's job after such a failure (as the job's RetryPolicy does for a run
+#: of one partition): a batched run retries each partition on its own.
+MAX_JOB_RETRIES = 2
+
+
+class LaunchStopped(RuntimeError):
+    """The batched run was interrupted: this job was stopped (cancelled) with it."""
 
 
 @dataclass
@@ -75,6 +85,10 @@ class LaunchReport:
             "log_path": MetadataValue.path(self.log_path),
             "log_tail": MetadataValue.md(f"```\n{self.log_tail}\n```"),
         }
+        if "cpu_s" in self.extra:
+            meta["train_cpu_s"] = round(self.extra["cpu_s"], 2)
+        if self.extra.get("attempts", 1) > 1:
+            meta["attempts"] = self.extra["attempts"]
         if self.job_id:
             meta["slurm_job_id"] = self.job_id
             meta["slurm_node"] = self.node or ""
@@ -87,13 +101,65 @@ class TrainingLauncher(ConfigurableResource):
 
     python: str = Field(default=sys.executable, description="Python interpreter that runs nas_assets.train.")
     log_tail_lines: int = Field(default=40, description="Lines of the job log shown on failure and in metadata.")
+    batch_concurrency: int = Field(
+        default=1, description="Jobs a run covering several partitions (a batched backfill) keeps in flight at once. "
+                               "Local: 1, so the training pool's limit (runs at once) stays the number of trainers."
+    )
 
     def topology(self) -> tuple[str, int, int]:
         """(accelerator, devices per node, nodes) handed to the Trainer."""
         raise NotImplementedError
 
-    def launch(self, context: AssetExecutionContext, job: TrainingJob) -> LaunchReport:
+    def launch(self, context: AssetExecutionContext, job: TrainingJob,
+               stop: Optional[threading.Event] = None) -> LaunchReport:
+        """Run ``job`` to its end; with ``stop``, stop (cancel) it and raise :class:`LaunchStopped` once set."""
         raise NotImplementedError
+
+    def launch_many(
+        self, context: AssetExecutionContext, jobs: list[TrainingJob]
+    ) -> Iterator[tuple[TrainingJob, Union[LaunchReport, Failure]]]:
+        """Run ``jobs`` with up to ``batch_concurrency`` in flight; yield each with its report or its
+        ``Failure`` as it ends, so one failed partition neither stops nor fails the others.
+
+        A job that failed for the cluster's reasons is resubmitted on its own (``MAX_JOB_RETRIES``).
+        When the caller is interrupted (the run is terminated), every job still running is stopped
+        before this returns.
+        """
+        stop = threading.Event()
+        workers = max(1, min(self.batch_concurrency, len(jobs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="launch") as pool:
+            futures = {pool.submit(self._launch_retrying, context, job, stop): job for job in jobs}
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            except BaseException:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _launch_retrying(self, context: AssetExecutionContext, job: TrainingJob,
+                         stop: threading.Event) -> Union[LaunchReport, Failure]:
+        attempt = 0
+        while True:
+            attempt += 1
+            if stop.is_set():
+                raise LaunchStopped(f"{job.arch_hash}: not started, the run was interrupted")
+            try:
+                report = self.launch(context, job, stop)
+                report.extra["attempts"] = attempt
+                return report
+            except Failure as failure:
+                if failure.allow_retries and attempt <= MAX_JOB_RETRIES and not stop.is_set():
+                    context.log.warning(f"{job.arch_hash}: {failure.description.splitlines()[0]}; "
+                                        f"resubmitting (attempt {attempt + 1} of {MAX_JOB_RETRIES + 1})")
+                    continue
+                return failure
+            except LaunchStopped:
+                raise
+            except Exception as exc:  # a bug or a broken file system for one job must not end the batch
+                return Failure(description=f"{job.arch_hash}: launching failed: {type(exc).__name__}: {exc}",
+                               allow_retries=False)
 
     def command(self, job: TrainingJob) -> list[str]:
         accelerator, devices, nodes = self.topology()
@@ -123,12 +189,18 @@ class LocalLauncher(TrainingLauncher):
         """The tickets' directory handed to every training this launcher starts."""
         return Path(self.trainings_dir) if self.trainings_dir else default_trainings_dir()
 
-    def launch(self, context: AssetExecutionContext, job: TrainingJob) -> LaunchReport:
+    def launch(self, context: AssetExecutionContext, job: TrainingJob,
+               stop: Optional[threading.Event] = None) -> LaunchReport:
         log_path = job.run_dir / "train.log"
         injector, reader = self.pipes_files(job)
+
+        def check_stop() -> None:
+            if stop is not None and stop.is_set():
+                raise LaunchStopped(f"{job.arch_hash}: stopped, the run was interrupted")
+
         with open_pipes_session(context=context, context_injector=injector, message_reader=reader) as session:
             # a step subprocess (multiprocess executor) stops its trainer when the run's process is killed
-            outcome = run_local(self.command(job), session.get_bootstrap_env_vars(), log_path,
+            outcome = run_local(self.command(job), session.get_bootstrap_env_vars(), log_path, on_poll=check_stop,
                                 watch_parent=multiprocessing.parent_process() is not None,
                                 trainings_dir=self.shared_trainings_dir())
         log_tail = tail(log_path, self.log_tail_lines)
@@ -139,7 +211,8 @@ class LocalLauncher(TrainingLauncher):
                 metadata={"exit_code": outcome.returncode, "log_path": MetadataValue.path(str(log_path))},
                 allow_retries=False,
             )
-        return LaunchReport("local", "COMPLETED", outcome.elapsed_s, str(log_path), log_tail)
+        return LaunchReport("local", "COMPLETED", outcome.elapsed_s, str(log_path), log_tail,
+                            extra={"cpu_s": outcome.cpu_s})
 
 
 class SlurmLauncher(TrainingLauncher):
@@ -161,6 +234,9 @@ class SlurmLauncher(TrainingLauncher):
         default=None, description="Node-local directory to copy the data cache to once per node (e.g. /tmp/nas_cache)."
     )
     poll_interval_s: float = Field(default=2.0, description="Seconds between scontrol polls.")
+    batch_concurrency: int = Field(
+        default=1000, description="Jobs a run covering several partitions submits at once (the scheduler queues them)."
+    )
 
     def resources(self) -> slurm.JobResources:
         return slurm.JobResources(
@@ -179,7 +255,8 @@ class SlurmLauncher(TrainingLauncher):
             cmd = [*cmd, "--cache-dir", self.stage_to]
         return cmd
 
-    def launch(self, context: AssetExecutionContext, job: TrainingJob) -> LaunchReport:
+    def launch(self, context: AssetExecutionContext, job: TrainingJob,
+               stop: Optional[threading.Event] = None) -> LaunchReport:
         resources = self.resources()
         try:
             resources.check()
@@ -196,7 +273,7 @@ class SlurmLauncher(TrainingLauncher):
             if info is not None:
                 context.log.info(f"re-attaching to SLURM job {ticket.job_id} ({info.state}) instead of resubmitting")
                 job_id, log_path, reattached = ticket.job_id, Path(ticket.log_path), True
-                self._wait(context, job_id)
+                self._wait(context, job_id, stop)
             else:
                 log_path = job.run_dir / "slurm-%j.log"
                 stage = slurm.StageData(job.stage_source, self.stage_to) if (self.stage_to and job.stage_source) else None
@@ -214,7 +291,7 @@ class SlurmLauncher(TrainingLauncher):
                                                            str(log_path), time.time()))
                         context.log.info(f"submitted SLURM job {job_id} ({job_name}); log {log_path}")
                         reattached = False
-                        self._wait(context, job_id)
+                        self._wait(context, job_id, stop)
                     except Failure:
                         raise
                     except BaseException:
@@ -263,15 +340,36 @@ class SlurmLauncher(TrainingLauncher):
             return None
         return info
 
-    def _wait(self, context: AssetExecutionContext, job_id: str) -> None:
-        """Poll until the job ends (the caller cancels it if this is interrupted)."""
+    def _wait(self, context: AssetExecutionContext, job_id: str, stop: Optional[threading.Event] = None) -> None:
+        """Poll until the job ends (the caller cancels it if this is interrupted or ``stop`` is set).
+
+        In a batched run (``stop`` given) the jobs of all partitions share one ``squeue`` call per
+        poll; ``scontrol`` confirms the end state of each."""
         last_state = None
-        while True:
-            info = slurm.job_info(job_id)
-            state = info.state if info else "UNKNOWN"
-            if state != last_state:
-                context.log.info(f"SLURM job {job_id}: {state}" + (f" on {info.node}" if info and info.node else ""))
-                last_state = state
-            if info is not None and info.terminal:
-                return
-            time.sleep(self.poll_interval_s)
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    raise LaunchStopped(f"SLURM job {job_id}: the run was interrupted")
+                queued = _QUEUE.state(job_id) if stop is not None else None
+                if queued is not None and queued[0] not in slurm.TERMINAL_STATES:
+                    state, node = queued
+                    terminal = False
+                else:
+                    info = slurm.job_info(job_id)
+                    state, node = (info.state, info.node) if info else ("UNKNOWN", "")
+                    terminal = info is not None and info.terminal
+                if state != last_state:
+                    context.log.info(f"SLURM job {job_id}: {state}" + (f" on {node}" if node else ""))
+                    last_state = state
+                if terminal:
+                    return
+                if stop is not None:
+                    stop.wait(self.poll_interval_s)
+                else:
+                    time.sleep(self.poll_interval_s)
+        finally:
+            _QUEUE.forget(job_id)
+
+
+#: One ``squeue`` per poll for the jobs of every batched run in this process.
+_QUEUE = slurm.SharedQueue()

@@ -6,6 +6,9 @@ site settings from the JSON file ``NAS_ASSETS_SLURM_CONFIG`` holding SlurmLaunch
 ``paper`` (NB101 protocol; default for slurm).
 ``NAS_ASSETS_ACCELERATOR`` (``cpu``, ``gpu``, ``auto``) and ``NAS_ASSETS_DEVICES`` (>= 1): local profile
 only; checked when the definitions load; not part of the configuration id (results do not depend on them).
+``NAS_ASSETS_BATCH``: partitions of ``trained_architecture`` one backfill run covers (>= 1; default
+1 for local: a run per partition; 25 for slurm: one run submits 25 jobs and waits for all, see
+docs/orchestration.md).
 ``NAS_ASSETS_SO2SAT_DIR``: a real So2Sat directory; unset = the embedded synthetic stand-in.
 ``NAS_ASSETS_DATA_DIR`` (default ./data) and ``NAS_ASSETS_DB``: where files and the store live.
 ``NAS_ASSETS_NB101``: NAS-Bench-101 CIFAR-10 data (``nasbench_full.tfrecord`` or a .json export)
@@ -32,6 +35,10 @@ from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
 from nas_assets.train.placement import ACCELERATORS, check_placement
 
 PROFILES = ("local", "slurm")
+#: Partitions per backfill run by profile (``NAS_ASSETS_BATCH`` overrides): a Dagster run costs a few
+#: CPU seconds of the submitting machine (two Python processes loading Dagster and the definitions),
+#: which a SLURM job of minutes to hours pays back only when shared (docs/orchestration.md).
+PARTITIONS_PER_RUN = {"local": 1, "slurm": 25}
 
 
 #: ``NAS_ASSETS_TRAINING`` values.
@@ -74,11 +81,30 @@ def launcher(profile: str) -> TrainingLauncher:
     return SlurmLauncher(**settings)
 
 
-def resources() -> dict:
-    """The resources of the selected profile."""
+def profile_name() -> str:
     profile = os.environ.get("NAS_ASSETS_PROFILE", "local")
     if profile not in PROFILES:
         raise ValueError(f"NAS_ASSETS_PROFILE={profile!r}: expected one of {PROFILES}")
+    return profile
+
+
+def partitions_per_run() -> int:
+    """``NAS_ASSETS_BATCH``, else the profile's :data:`PARTITIONS_PER_RUN`."""
+    text = os.environ.get("NAS_ASSETS_BATCH")
+    if text is None:
+        return PARTITIONS_PER_RUN[profile_name()]
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"NAS_ASSETS_BATCH={text!r}: expected a whole number >= 1 (partitions per backfill run)")
+    return count
+
+
+def resources() -> dict:
+    """The resources of the selected profile."""
+    profile = profile_name()
     preset = os.environ.get("NAS_ASSETS_TRAINING", "demo" if profile == "local" else "paper")
     root = data_dir()
     real = os.environ.get("NAS_ASSETS_SO2SAT_DIR")

@@ -22,6 +22,8 @@ class LocalOutcome:
     returncode: int
     elapsed_s: float
     log_path: Path
+    #: CPU seconds (user + system) of the job and the children it waited for, from ``wait4``.
+    cpu_s: float = 0.0
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -67,7 +69,12 @@ def run_local(
         proc = subprocess.Popen(command, env=job_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
-            while proc.poll() is None:
+            while True:
+                # wait4 rather than poll(): the job's own CPU time, also when several run from threads
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    break
                 if on_poll is not None:
                     on_poll()
                 if watch_parent and os.getppid() != parent:
@@ -77,7 +84,7 @@ def run_local(
         except BaseException:
             _stop_group(proc)
             raise
-    return LocalOutcome(proc.returncode, time.monotonic() - start, log_path)
+    return LocalOutcome(proc.returncode, time.monotonic() - start, log_path, usage.ru_utime + usage.ru_stime)
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

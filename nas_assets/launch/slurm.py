@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -197,3 +199,44 @@ def job_info(job_id: str) -> JobInfo | None:
 def cancel(job_id: str) -> None:
     """``scancel``; ignores jobs that already ended."""
     _run(["scancel", str(job_id)])
+
+
+def queue_states(job_ids: list[str]) -> dict[str, tuple[str, str]] | None:
+    """``squeue -t all -j ID,ID,...`` in one call: job id -> (state, node); None when squeue fails
+    (an id the controller forgot makes it fail for all: callers fall back to :func:`job_info`)."""
+    if not job_ids:
+        return {}
+    out = _run(["squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-o", "%i|%T|%N"])
+    if out.returncode != 0:
+        return None
+    states = {}
+    for line in out.stdout.splitlines():
+        job_id, state, node = (line.strip().split("|") + ["", ""])[:3]
+        states[job_id] = (state, node)
+    return states
+
+
+class SharedQueue:
+    """The states of every job this process waits on, from one ``squeue`` call at most every
+    ``max_age_s`` (a run waiting on 25 jobs polls the scheduler once, not 25 times)."""
+
+    def __init__(self, max_age_s: float = 1.0) -> None:
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._ids: set[str] = set()
+        self._states: dict[str, tuple[str, str]] | None = {}
+        self._at = 0.0
+
+    def state(self, job_id: str) -> tuple[str, str] | None:
+        """(state, node) of ``job_id``; None when the queue could not say (ask :func:`job_info`)."""
+        with self._lock:
+            self._ids.add(job_id)
+            stale = time.monotonic() - self._at > self.max_age_s
+            if stale or self._states is None or job_id not in self._states:
+                self._states = queue_states(sorted(self._ids))
+                self._at = time.monotonic()
+            return None if self._states is None else self._states.get(job_id)
+
+    def forget(self, job_id: str) -> None:
+        with self._lock:
+            self._ids.discard(job_id)

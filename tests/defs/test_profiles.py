@@ -17,7 +17,7 @@ from tests.dagster_server import REPO
 def env(monkeypatch, tmp_path):
     monkeypatch.setenv("NAS_ASSETS_DATA_DIR", str(tmp_path))
     for name in ("NAS_ASSETS_PROFILE", "NAS_ASSETS_TRAINING", "NAS_ASSETS_DEVICES", "NAS_ASSETS_ACCELERATOR",
-                 "NAS_ASSETS_SO2SAT_DIR", "NAS_ASSETS_DB"):
+                 "NAS_ASSETS_SO2SAT_DIR", "NAS_ASSETS_DB", "NAS_ASSETS_BATCH"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -57,6 +57,27 @@ def test_placement_does_not_change_the_configuration_id(env, tmp_path):
     env.delenv("NAS_ASSETS_ACCELERATOR")
     one = profiles.resources()
     assert two["training"].config_id(two["data"]) == one["training"].config_id(one["data"])
+
+
+@pytest.mark.parametrize(("profile", "batch", "per_run"), [("local", None, 1), ("slurm", None, 25), ("local", "8", 8)])
+def test_training_backfills_are_batched_by_profile(env, profile, batch, per_run):
+    from nas_assets.defs.definitions import batched
+
+    env.setenv("NAS_ASSETS_PROFILE", profile)
+    if batch:
+        env.setenv("NAS_ASSETS_BATCH", batch)
+    assert profiles.partitions_per_run() == per_run
+    trained = next(a for a in batched(per_run) if a.key.to_user_string() == "trained_architecture")
+    policy = trained.backfill_policy
+    assert (policy.max_partitions_per_run if policy else 1) == per_run
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_bad_batch_fails_when_the_definitions_load(env, value):
+    env.setenv("NAS_ASSETS_BATCH", value)
+    with pytest.raises(ValueError, match=rf"^NAS_ASSETS_BATCH='{value}': expected a whole number >= 1 "
+                                         r"\(partitions per backfill run\)$"):
+        profiles.partitions_per_run()
 
 
 def test_dagster_reports_the_variable_in_one_line(tmp_path):

@@ -16,6 +16,7 @@ import json
 import re
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -94,15 +95,35 @@ _LOCK_RE = re.compile(r"Conflicting lock is held in (.*?\(PID \d+\))")
 _LOCK_CONFLICT_RE = re.compile(r"could not set lock|conflicting lock", re.IGNORECASE)
 
 
+@dataclass
+class LockWaits:
+    """Waits of this process for another process's lock on a store (read by the orchestration
+    benchmark and the training asset's metadata): how many opens had to wait, and for how long."""
+
+    opens: int = 0
+    seconds: float = 0.0
+
+
+#: Totals for this process since it started.
+LOCK_WAITS = LockWaits()
+
+
 def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + lock_timeout_s
+    start = time.monotonic()
+    deadline = start + lock_timeout_s
+    waited = False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            conn = duckdb.connect(str(path), read_only=read_only)
+            if waited:
+                LOCK_WAITS.opens += 1
+                LOCK_WAITS.seconds += time.monotonic() - start
+            return conn
         except duckdb.IOException as exc:
             text = str(exc)
             if _LOCK_CONFLICT_RE.search(text):  # not any "lock": a path may hold the word
                 if time.monotonic() < deadline:
+                    waited = True
                     time.sleep(0.2)
                     continue
                 holder = _LOCK_RE.search(text)

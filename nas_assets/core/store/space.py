@@ -14,6 +14,13 @@ def cell_strings(conn: duckdb.DuckDBPyConnection, arch_hash: str) -> tuple[str, 
     return (rows[0][0], rows[0][1]) if rows else None
 
 
+def cells_strings(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[str, tuple[str, str]]:
+    """``(matrix, ops)`` strings of the given cells that are in the ``architectures`` table, by hash."""
+    rows = conn.execute("SELECT arch_hash, matrix, ops FROM architectures WHERE arch_hash IN (SELECT unnest(?))",
+                        [list(hashes)]).fetchall()
+    return {h: (m, o) for h, m, o in rows}
+
+
 def space_hashes(conn: duckdb.DuckDBPyConnection) -> np.ndarray:
     """Every cell's hash in architecture-index order."""
     return np.asarray(conn.execute("SELECT arch_hash FROM architectures ORDER BY arch_index")
