@@ -42,8 +42,8 @@ def design_hashes(n: int, design: str) -> tuple[list[str], "object"]:
     at most 5 vertices (under a second)."""
     import numpy as np
 
-    from nas_assets.core.cost import SO2SAT_SHAPE
-    from nas_assets.core.space_table import architecture_frame
+    from nas_assets.core.cells.cost import SO2SAT_SHAPE
+    from nas_assets.core.cells.table import architecture_frame
 
     if design == "paper":
         keys, frame = _paper_design()
@@ -51,7 +51,7 @@ def design_hashes(n: int, design: str) -> tuple[list[str], "object"]:
             raise ValueError(f"the paper design has {len(keys)} architectures, fewer than --partitions {n}")
         keys = keys[:n]
     else:
-        from nas_assets.core.enumeration import enumerate_space
+        from nas_assets.core.cells.enumeration import enumerate_space
 
         space = enumerate_space(max_vertices=5)
         frame = architecture_frame(space, SO2SAT_SHAPE)
@@ -65,9 +65,9 @@ def _paper_design():
     """The paper design's distinct cells in visiting order, and their rows of the space table."""
     import numpy as np
 
-    from nas_assets.core.cost import SO2SAT_SHAPE
-    from nas_assets.core.sampling import PAPER, sample_design
-    from nas_assets.core.space_table import build_space_table
+    from nas_assets.core.cells.cost import SO2SAT_SHAPE
+    from nas_assets.core.cells.sampling import PAPER, sample_design
+    from nas_assets.core.cells.table import build_space_table
 
     space, fla, frame, _ = build_space_table(SO2SAT_SHAPE)
     visits = sample_design(np.asarray(space.hashes), fla, PAPER)
