@@ -151,7 +151,8 @@ class TrainingLauncher(ConfigurableResource):
                 return report
             except Failure as failure:
                 if failure.allow_retries and attempt <= MAX_JOB_RETRIES and not stop.is_set():
-                    context.log.warning(f"{job.arch_hash}: {failure.description.splitlines()[0]}; "
+                    reason = (failure.description or "failed").splitlines()[0]
+                    context.log.warning(f"{job.arch_hash}: {reason}; "
                                         f"resubmitting (attempt {attempt + 1} of {MAX_JOB_RETRIES + 1})")
                     continue
                 return failure
@@ -271,6 +272,7 @@ class SlurmLauncher(TrainingLauncher):
         job_id = None
         try:
             if info is not None:
+                assert ticket is not None  # _reattachable returns None when there is no ticket
                 context.log.info(f"re-attaching to SLURM job {ticket.job_id} ({info.state}) instead of resubmitting")
                 job_id, log_path, reattached = ticket.job_id, Path(ticket.log_path), True
                 self._wait(context, job_id, stop)

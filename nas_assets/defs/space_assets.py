@@ -58,7 +58,7 @@ def architecture_space(
             "reused": False,
             "dagster/row_count": len(frame),
             "n_architectures": len(frame),
-            "per_vertex_count": MetadataValue.json({int(k): int(v) for k, v in per_vertex.items()}),
+            "per_vertex_count": MetadataValue.json({str(int(k)): int(v) for k, v in per_vertex.items()}),
             "fla_neighbour_pairs": int(dst.size),
             "fla_isolated_architectures": int((fla.degrees == 0).sum()),
             "fla_mean_degree": float(fla.degrees.mean()),

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import Mapping
 
 #: The job script template, shipped as package data (works from a wheel as from a checkout).
 TEMPLATE = Path(__file__).resolve().parent / "train_job.sbatch.tmpl"
@@ -128,7 +129,7 @@ def _run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
         raise SlurmError(f"{cmd[0]}: not found; is SLURM installed and on PATH (and SLURM_CONF set)?") from None
 
 
-def submit(script: str | Path, env: dict | None = None) -> str:
+def submit(script: str | Path, env: Mapping[str, str] | None = None) -> str:
     """``sbatch --parsable SCRIPT``; returns the job id or raises with sbatch's message."""
     import os
 
