@@ -102,7 +102,8 @@ def environment(trainer: L.Trainer) -> dict:
         device = torch.cuda.get_device_name(trainer.strategy.root_device)
     else:
         try:
-            names = [l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")]
+            names = [l.split(":",
+                             1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")]
             device = f"cpu: {names[0]}" if names else device
         except OSError:
             pass
@@ -304,7 +305,9 @@ def train_architecture(
         keep_copies = keep_budget_checkpoints and run.record_path is None
         module = NB101Module(
             model, run.config, data.num_classes, steps_per_epoch=len(train_loader),
-            world_size=trainer.world_size, eval_sets=eval_sets, checkpoint=_checkpointer(trainer, run.ckpt_dir, keep_copies),
+            world_size=trainer.world_size, eval_sets=eval_sets, checkpoint=_checkpointer(trainer,
+                                                                                         run.ckpt_dir,
+                                                                                         keep_copies),
         )
         ckpt_path = str(run.resume_from) if run.resume_from else None
         if ckpt_path and trainer.is_global_zero:
@@ -372,7 +375,8 @@ def _checkpointer(trainer: L.Trainer, ckpt_dir: Path, keep_budget_copies: bool
 
 
 def _result_record(spec: ArchSpec, data: ArrayData, config: TrainConfig, shape: NetworkShape,
-                   trainer: L.Trainer, outcomes: list[RunOutcome], params: int, run_info: dict | None) -> dict:
+                   trainer: L.Trainer, outcomes: list[RunOutcome], params: int,
+                   run_info: dict | None) -> dict:
     """The result file's content (see core.results for its reader and validator)."""
     budgets = sorted((b for outcome in outcomes for b in outcome.budgets), key=lambda r: r["epoch"])
     last = budgets[-1] if budgets else {}

@@ -43,15 +43,18 @@ def test_one_run_trains_a_range_and_fails_only_the_failed_partition(tmp_path, mo
     resources = {
         "store": StoreResource(path=str(store)), "data": data,
         "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), **TRAINING),
-        "launcher": LocalLauncher(python=failing_python(tmp_path, f"{bad['matrix']}:{bad['ops']}"), batch_concurrency=2),
+        "launcher": LocalLauncher(python=failing_python(tmp_path, f"{bad['matrix']}:{bad['ops']}"),
+                                  batch_concurrency=2),
         **later_stage_resources(tmp_path),
     }
     assets = [*batched(10), *CHECKS]
     monkeypatch.setenv("NAS_ASSETS_CPU_THREADS", "1")
     with instance_for_test() as instance:
-        assert materialize(assets, instance=instance, resources=resources, selection=["so2sat_dataset"]).success
+        assert materialize(assets, instance=instance, resources=resources,
+                           selection=["so2sat_dataset"]).success
         instance.add_dynamic_partitions(ARCHITECTURE_PARTITIONS.name, keys)
-        result = materialize(assets, instance=instance, resources=resources, selection=["trained_architecture"],
+        result = materialize(assets, instance=instance, resources=resources,
+                             selection=["trained_architecture"],
                              tags={RANGE_START: keys[0], RANGE_END: keys[2]}, raise_on_error=False)
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -66,7 +69,8 @@ def test_one_run_trains_a_range_and_fails_only_the_failed_partition(tmp_path, mo
         assert all(c.passed for c in checks)
         # the range again once the cause is gone: only the failed partition trains, the run succeeds
         resources["launcher"] = LocalLauncher(batch_concurrency=2)
-        again = materialize(assets, instance=instance, resources=resources, selection=["trained_architecture"],
+        again = materialize(assets, instance=instance, resources=resources,
+                            selection=["trained_architecture"],
                             tags={RANGE_START: keys[0], RANGE_END: keys[2]})
         assert again.success
         mats = {e.event_specific_data.materialization.partition: e.event_specific_data.materialization.metadata
@@ -81,7 +85,8 @@ def test_one_run_trains_a_range_and_fails_only_the_failed_partition(tmp_path, mo
 def test_batched_backfill_through_daemon_and_webserver(tmp_path):
     """The orchestration benchmark's path at CI size: 30 partitions (NAS_ASSETS_ORCHESTRATION_PARTITIONS), 8 per run:
     4 runs, the training pool's limit, so 4 trainers at once."""
-    setup = prepare(tmp_path, int(os.environ.get("NAS_ASSETS_ORCHESTRATION_PARTITIONS", "30")), "small", "local",
+    setup = prepare(tmp_path, int(os.environ.get("NAS_ASSETS_ORCHESTRATION_PARTITIONS", "30")), "small",
+                    "local",
                     batch=8)
     outcome = run_backfill(setup, timeout_s=900)
     print("\n" + table([outcome]))
