@@ -118,7 +118,8 @@ def webserver(env: dict[str, str], log: Path, *, startup_timeout: float = 90) ->
                 break
             except OSError:
                 if proc.poll() is not None:
-                    raise AssertionError(f"webserver exited with {proc.returncode}:\n{server.log_tail()}") from None
+                    raise AssertionError(
+                        f"webserver exited with {proc.returncode}:\n{server.log_tail()}") from None
                 if time.monotonic() > deadline:
                     raise AssertionError(
                         f"webserver did not answer /server_info in {startup_timeout:.0f} "

@@ -104,9 +104,8 @@ class TrainingLauncher(ConfigurableResource):
                                                         "metadata.")
     batch_concurrency: int = Field(
         default=1, description="Jobs a run covering several partitions (a batched backfill) keeps in flight "
-                               "at once. "
-                               "Local: 1, so the training pool's limit (runs at once) stays the number of "
-                               "trainers."
+                               "at once. Local: 1, so the training pool's limit (runs at once) stays the "
+                               "number of trainers."
     )
 
     def topology(self) -> tuple[str, int, int]:
@@ -115,7 +114,8 @@ class TrainingLauncher(ConfigurableResource):
 
     def launch(self, context: AssetExecutionContext, job: TrainingJob,
                stop: Optional[threading.Event] = None) -> LaunchReport:
-        """Run ``job`` to its end; with ``stop``, stop (cancel) it and raise :class:`LaunchStopped` once set."""
+        """Run ``job`` to its end; with ``stop``, stop (cancel) it and raise :class:`LaunchStopped`
+        once set."""
         raise NotImplementedError
 
     def launch_many(
@@ -289,8 +289,8 @@ class SlurmLauncher(TrainingLauncher):
                 self._wait(context, job_id, stop)
             else:
                 log_path = job.run_dir / "slurm-%j.log"
-                stage = slurm.StageData(job.stage_source,
-                                        self.stage_to) if (self.stage_to and job.stage_source) else None
+                stage = (slurm.StageData(job.stage_source, self.stage_to)
+                         if (self.stage_to and job.stage_source) else None)
                 script = job.run_dir / "job.sbatch"
                 script.write_text(slurm.render_script(job_name, self.command_for(job), log_path, resources,
                                                       stage))

@@ -70,7 +70,8 @@ def local_launcher(accelerator: str, devices: str) -> LocalLauncher:
     try:
         check_placement(accelerator, count)
     except ValueError as exc:
-        raise ValueError(f"NAS_ASSETS_ACCELERATOR={accelerator!r} with NAS_ASSETS_DEVICES={devices!r}: {exc}") from None
+        raise ValueError(f"NAS_ASSETS_ACCELERATOR={accelerator!r} with NAS_ASSETS_DEVICES={devices!r}: "
+                         f"{exc}") from None
     return LocalLauncher(accelerator=accelerator, devices=count)
 
 

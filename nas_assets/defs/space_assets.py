@@ -92,16 +92,17 @@ def _cifar10_measured_rows(hashes: np.ndarray, path: str | None) -> np.ndarray:
 def sampled_architectures(
     context: AssetExecutionContext, config: DesignSettings, store: StoreResource
 ) -> MaterializeResult:
-    """The design of experiment: a seeded uniform sample, Hamming-1 random walks and local search, with provenance."""
+    """The design of experiment: a seeded uniform sample, Hamming-1 random walks and local search,
+    with provenance."""
     design_config = config.design()
     with store.connect() as conn:
         hashes = space_sql.space_hashes(conn)
         if hashes.size == 0:
-            raise RuntimeError(f"{store.path}: architectures table is empty; materialize architecture_space "
-                               "first.")
+            raise RuntimeError(f"{store.path}: architectures table is empty; "
+                               "materialize architecture_space first.")
         fla = db.read_neighbour_index(conn, "fla", hashes.size)
-        candidates = _cifar10_measured_rows(hashes,
-                                            config.cifar10_reference_path) if config.prefers_cifar10_measured() else None
+        candidates = (_cifar10_measured_rows(hashes, config.cifar10_reference_path)
+                      if config.prefers_cifar10_measured() else None)
         design = sample_design(hashes, fla, design_config, candidates)
         if design.empty and not config.allow_empty:  # it would delete every partition: only when asked
             raise Failure(
@@ -132,7 +133,8 @@ def sampled_architectures(
             ),
             "design": MetadataValue.json({"preset": config.preset, **asdict(design_config),
                                           "prefer_cifar10_measured": config.prefers_cifar10_measured()}),
-            "initial_from": ("CIFAR-10 measured cells" + (f" ({len(candidates)})" if candidates is not None else "")
+            "initial_from": ("CIFAR-10 measured cells"
+                             + (f" ({len(candidates)})" if candidates is not None else "")
                              if config.prefers_cifar10_measured() else "the whole space"),
             "partitions_added": len(to_add),
             "partitions_removed": len(stale),

@@ -1,4 +1,5 @@
-"""Assets of the data and training stages: the dataset, one trained partition per architecture, the results."""
+"""Assets of the data and training stages: the dataset, one trained partition per architecture,
+the results."""
 
 import time
 from collections.abc import Iterator
@@ -73,13 +74,12 @@ class TrainedArchitectureConfig(Config):
 RETRAIN_CONFIG = '{"ops": {"trained_architecture": {"config": {"retrain": true}}}}'
 
 TRAINED_CHECKS = [
-    AssetCheckSpec("metrics_in_range", asset="trained_architecture", description="Accuracies and per-class "
-                                                                                 "accuracies within [0, 1], "
-                                                                                 "kappa within [-1, 1]."),
-    AssetCheckSpec("all_budgets_present", asset="trained_architecture", description="One metrics row per "
-                                                                                    "configured budget epoch."),
-    AssetCheckSpec("per_class_rows_complete", asset="trained_architecture", description="A row per class and "
-                                                                                        "budget."),
+    AssetCheckSpec("metrics_in_range", asset="trained_architecture",
+                   description="Accuracies and per-class accuracies within [0, 1], kappa within [-1, 1]."),
+    AssetCheckSpec("all_budgets_present", asset="trained_architecture",
+                   description="One metrics row per configured budget epoch."),
+    AssetCheckSpec("per_class_rows_complete", asset="trained_architecture",
+                   description="A row per class and budget."),
 ]
 
 
@@ -102,7 +102,8 @@ def trained_architecture(
     training: TrainingSetupResource,
     launcher: TrainingLauncher,
 ) -> Iterator[Union[MaterializeResult, AssetMaterialization, AssetCheckEvaluation, Output]]:
-    """One architecture trained on So2Sat (a SLURM job or a local process); its metrics upserted into DuckDB."""
+    """One architecture trained on So2Sat (a SLURM job or a local process); its metrics upserted into
+    DuckDB."""
     step_cpu_s = time.process_time()  # this process's start: interpreter, Dagster, definitions, run set-up
     if context.has_partition_key:
         job, result_path = _jobs([context.partition_key], config, store, data,
@@ -114,8 +115,8 @@ def trained_architecture(
         yield MaterializeResult(
             metadata={**launch_meta, **metadata, "step_start_cpu_s": round(step_cpu_s, 2)},
             check_results=[AssetCheckResult(check_name=name, passed=passed, metadata=meta,
-                                            severity=AssetCheckSeverity.ERROR) for name, (passed,
-                                                                                          meta) in checks.items()],
+                                            severity=AssetCheckSeverity.ERROR)
+                           for name, (passed, meta) in checks.items()],
         )
         return
     yield from _train_batch(context, config, store, data, training, launcher, step_cpu_s)

@@ -120,7 +120,8 @@ def render_script(
         optional_sbatch="\n".join(resources.sbatch_lines()),
         setup_lines="\n".join(resources.setup_lines),
         stage_lines="\n".join(stage.lines()) if stage else "",
-        container_prefix=(resources.container_prefix.strip() + " ") if resources.container_prefix.strip() else "",
+        container_prefix=((resources.container_prefix.strip() + " ")
+                          if resources.container_prefix.strip() else ""),
         command=" ".join(shlex.quote(c) for c in command),
     )
 
@@ -129,7 +130,8 @@ def _run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
-        raise SlurmError(f"{cmd[0]}: not found; is SLURM installed and on PATH (and SLURM_CONF set)?") from None
+        raise SlurmError(f"{cmd[0]}: not found; is SLURM installed and on PATH "
+                         "(and SLURM_CONF set)?") from None
 
 
 def submit(script: str | Path, env: Mapping[str, str] | None = None) -> str:

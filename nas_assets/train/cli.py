@@ -73,7 +73,8 @@ def _writable_dir(path: Path) -> str | None:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        return f"--out {path}: cannot write result files there ({exc.strerror or exc}); choose a writable directory"
+        return (f"--out {path}: cannot write result files there ({exc.strerror or exc}); "
+                "choose a writable directory")
     return None
 
 
@@ -230,7 +231,8 @@ def _train_or_reuse(args: argparse.Namespace, spec, config, out: Path, cpus) -> 
         data = load_so2sat_arrays(data_dir, cache_dir, args.sensor, args.s1_transform, args.stats)
     except ValueError as exc:  # layout errors name the file, dataset and expectation
         return fail(str(exc))
-    ticket = registered(trainings_dir) if trainings_dir is not None and first_rank() else contextlib.nullcontext()
+    ticket = (registered(trainings_dir) if trainings_dir is not None and first_rank()
+              else contextlib.nullcontext())
     with REPORTER, ticket:  # Dagster Pipes when launched by Dagster (global rank 0 only)
         record = train_architecture(
             spec, data, config, out, accelerator=args.accelerator, devices=args.devices,

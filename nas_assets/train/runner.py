@@ -102,8 +102,8 @@ def environment(trainer: L.Trainer) -> dict:
         device = torch.cuda.get_device_name(trainer.strategy.root_device)
     else:
         try:
-            names = [l.split(":",
-                             1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")]
+            names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name")]
             device = f"cpu: {names[0]}" if names else device
         except OSError:
             pass

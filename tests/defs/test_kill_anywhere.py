@@ -180,7 +180,8 @@ def _assert_one_version_per_target(models: Path) -> list[str]:
     index = read_index(models)
     for target in index["targets"]:
         directory = models / target["directory"]
-        assert [p.name for p in directory.parent.iterdir()] == [directory.name], f"leftovers beside {directory}"
+        assert [p.name for p in directory.parent.iterdir()] == [directory.name], (
+            f"leftovers beside {directory}")
         assert sorted(p.name for p in directory.iterdir()) == ["cv_predictions.csv", "manifest.json",
                                                                "member_0.ubj",
                                                                 "member_1.ubj"]
@@ -194,7 +195,8 @@ def _assert_report_of_one_run(reports: Path) -> None:
     """Every figure on disk is the one the HTML embeds (no figure of a killed run is left)."""
     html = (reports / "footprint_report.html").read_text()
     embedded = dict(re.findall(r'<figure id="([^"]+)"><h2>.*?<img src="data:image/png;base64,([^"]+)"', html))
-    on_disk = {p.stem: base64.b64encode(p.read_bytes()).decode("ascii") for p in (reports / "figures").iterdir()}
+    on_disk = {p.stem: base64.b64encode(p.read_bytes()).decode("ascii")
+               for p in (reports / "figures").iterdir()}
     assert embedded and on_disk == embedded
     assert sorted(p.name for p in reports.iterdir()) == ["figures", "footprint_report.html"]
 

@@ -92,7 +92,8 @@ def test_dagster_reports_the_variable_in_one_line(tmp_path):
                          capture_output=True,
                          text=True, timeout=120)
     assert out.returncode != 0
-    assert out.stderr.strip().splitlines()[-1] == "ValueError: NAS_ASSETS_TRAINING='foo': expected one of ('demo', 'paper')"
+    assert out.stderr.strip().splitlines()[-1] == (
+        "ValueError: NAS_ASSETS_TRAINING='foo': expected one of ('demo', 'paper')")
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

@@ -2,7 +2,7 @@
 
 Layout under a models directory::
 
-    <models>/<target>/<version>/            one surrogate artifact (members + manifest), renamed into place whole
+    <models>/<target>/<version>/            one artifact (members + manifest), renamed into place whole
     <models>/<target>/<version>/cv_predictions.csv   the evaluation's out-of-fold mean and calibrated std
     <models>/index.json                     the current version of every target (atomic)
 
@@ -164,8 +164,8 @@ def fit_target(
         if bad.any():
             raise ValueError(f"surrogate {target.name}: values must be fractions in [0, 1); "
                              f"{int(bad.sum())} are not (e.g. {values[bad][:3].tolist()})")
-    cfg = SurrogateConfig.from_kwargs(config,
-                                      target_transform="neg_log_error" if TARGET_METRICS[target.metric] else "none")
+    cfg = SurrogateConfig.from_kwargs(
+        config, target_transform="neg_log_error" if TARGET_METRICS[target.metric] else "none")
     folds = max(2, min(n_folds, n // 3))
     # the calibration method is part of the version: an artifact from before it (or from another
     # method) is refitted rather than reused with a std of another meaning
