@@ -49,8 +49,10 @@ class Training:
 
 
 def train_command(data: Path, cache: Path, out: Path, epochs: int, n_stem: int) -> list[str]:
-    return [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(data), "--cache-dir", str(cache),
-            "--out", str(out), "--epochs", str(epochs), "--protocol", "snapshot", "--stem-channels", str(n_stem),
+    return [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(data), "--cache-dir",
+            str(cache),
+            "--out", str(out), "--epochs", str(epochs), "--protocol", "snapshot", "--stem-channels",
+            str(n_stem),
             "--cells-per-stack", "1", "--batch-size", "64", "--accelerator", "cpu", "--force", "--no-resume",
             "--progress-every", "1e9"]
 
@@ -62,7 +64,8 @@ def run_training(command: list[str], out: Path, env: dict, trainings_dir: Path |
     if outcome.returncode != 0:
         raise RuntimeError(f"training failed ({outcome.returncode}); see {out / 'train.log'}")
     record = json.loads(next(out.glob("*.json")).read_text())
-    return Training(outcome.elapsed_s, record["timings"]["train_seconds"], record["environment"]["cpu_threads_steps"])
+    return Training(outcome.elapsed_s, record["timings"]["train_seconds"],
+                    record["environment"]["cpu_threads_steps"])
 
 
 @contextmanager
@@ -83,11 +86,14 @@ def load() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-train", type=int, default=2000, help="synthetic training samples (default 2,000)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-train", type=int, default=2000,
+                        help="synthetic training samples (default 2,000)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--stem-channels", type=int, default=16)
-    parser.add_argument("--no-share", action="store_true", help="no trainings directory: trainings do not count each other")
+    parser.add_argument("--no-share", action="store_true", help="no trainings directory: trainings do not "
+                                                                "count each other")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="for the trainings")
     args = parser.parse_args(argv)
     from nas_assets.train.data import synthesize_so2sat

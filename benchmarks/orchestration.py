@@ -30,7 +30,8 @@ def main() -> None:
     parser.add_argument("--design", choices=("paper", "small"), default="paper",
                         help="paper: the paper design's first N cells (enumerates the space, ~2 min); "
                              "small: N seeded cells with <= 5 vertices")
-    parser.add_argument("--batch", type=int, nargs="+", default=[25], help="partitions per run, one backfill each")
+    parser.add_argument("--batch", type=int, nargs="+", default=[25], help="partitions per run, one backfill "
+                                                                           "each")
     parser.add_argument("--launcher", choices=("local", "slurm"), default="local")
     parser.add_argument("--timeout", type=float, default=4 * 3600, help="seconds per backfill")
     parser.add_argument("--keep", type=Path, help="keep the instances and logs under this directory")
@@ -45,15 +46,18 @@ def main() -> None:
             root.mkdir(parents=True)
             t0 = time.perf_counter()
             setup = prepare(root, args.partitions, args.design, args.launcher, batch, slurm_config)
-            print(f"prepared {args.partitions} partitions ({args.design} design) in {time.perf_counter() - t0:.0f} s; "
+            print(f"prepared {args.partitions} partitions ({args.design} design) in "
+                  f"{time.perf_counter() - t0:.0f} s; "
                   f"backfilling {batch} per run ...", flush=True)
             outcome = run_backfill(setup, timeout_s=args.timeout, progress=True)
             outcomes.append(outcome)
             for error in outcome.dagster_errors[:5]:
                 print(f"  step failure: {error}")
         load = os.getloadavg()
-        print(f"\norchestration benchmark: {args.partitions} partitions of the {args.design} design, launcher "
-              f"{args.launcher}, {os.cpu_count()} CPUs, load average at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}\n")
+        print(f"\norchestration benchmark: {args.partitions} partitions of the {args.design} design, "
+              "launcher "
+              f"{args.launcher}, {os.cpu_count()} CPUs, load average at the end "
+              f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}\n")
         print(table(outcomes))
         if args.keep:
             input_dir = Path(tmp)

@@ -74,7 +74,8 @@ class Webserver:
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
         """POST ``query`` to /graphql; the ``data`` of the answer (errors raise GraphQLError)."""
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        req = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(f"{self.url}/graphql", data=body,
+                                     headers={"Content-Type": "application/json"})
         try:
             answer = json.loads(urllib.request.urlopen(req, timeout=timeout).read())
         except urllib.error.HTTPError as exc:
@@ -91,7 +92,8 @@ class Webserver:
             if nodes:
                 return nodes
             if time.monotonic() > deadline:
-                raise AssertionError(f"no asset nodes after {timeout:.0f} s; webserver log:\n{self.log_tail()}")
+                raise AssertionError(f"no asset nodes after {timeout:.0f} s; webserver "
+                                     f"log:\n{self.log_tail()}")
             time.sleep(0.5)
 
 
@@ -116,10 +118,12 @@ def webserver(env: dict[str, str], log: Path, *, startup_timeout: float = 90) ->
                 break
             except OSError:
                 if proc.poll() is not None:
-                    raise AssertionError(f"webserver exited with {proc.returncode}:\n{server.log_tail()}") from None
+                    raise AssertionError(
+                        f"webserver exited with {proc.returncode}:\n{server.log_tail()}") from None
                 if time.monotonic() > deadline:
                     raise AssertionError(
-                        f"webserver did not answer /server_info in {startup_timeout:.0f} s:\n{server.log_tail()}"
+                        f"webserver did not answer /server_info in {startup_timeout:.0f} "
+                        f"s:\n{server.log_tail()}"
                     ) from None
                 time.sleep(0.5)
         yield server

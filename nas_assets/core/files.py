@@ -56,7 +56,7 @@ def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
     """
     path = Path(path)
     prefix = f".{path.name}"
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
     except FileNotFoundError:

@@ -51,8 +51,8 @@ def reap_dead_runs(instance: DagsterInstance) -> Reaped:
     storage = instance.event_log_storage
     if storage.supports_global_concurrency_limits:
         for run_id in storage.get_concurrency_run_ids():
-            run = instance.get_run_by_id(run_id)
-            if run is None or run.is_finished:
+            slot_run = instance.get_run_by_id(run_id)
+            if slot_run is None or slot_run.is_finished:
                 storage.free_concurrency_slots_for_run(run_id)
                 freed.append(run_id)
     return Reaped(tuple(failed), tuple(freed))

@@ -24,7 +24,8 @@ CHECKS = [
     space_checks.partitions_match_design,
 ]
 
-#: Backfill target: one run per architecture partition (``dagster job backfill -j train_architectures --all``).
+# : Backfill target: one run per architecture partition (``dagster job backfill -j train_architectures
+# --all``).
 #: A job that failed for the cluster's reasons (TIMEOUT, PREEMPTED, NODE_FAIL) is resubmitted up
 #: to twice and resumes from its last checkpoint; code failures are not retried (Failure says so).
 train_architectures = define_asset_job(
@@ -43,7 +44,8 @@ def batched(partitions_per_run: int) -> list:
     return [a.with_attributes(backfill_policy=policy) if a is trained_architecture else a for a in ASSETS]
 
 
-def build_definitions(store: str | None = None, partitions_per_run: int | None = None, **overrides) -> Definitions:
+def build_definitions(store: str | None = None, partitions_per_run: int | None = None,
+                      **overrides) -> Definitions:
     """All assets, checks, jobs and resources; ``store`` and ``overrides`` replace profile resources,
     ``partitions_per_run`` the profile's batching of training backfills (``NAS_ASSETS_BATCH``)."""
     resources = profile_resources()
@@ -53,7 +55,8 @@ def build_definitions(store: str | None = None, partitions_per_run: int | None =
 
         resources["store"] = StoreResource(path=store)
     resources.update(overrides)
-    return Definitions(assets=batched(per_run), asset_checks=CHECKS, jobs=[train_architectures], resources=resources)
+    return Definitions(assets=batched(per_run), asset_checks=CHECKS, jobs=[train_architectures],
+                       resources=resources)
 
 
 # a run whose process was killed stays STARTED and keeps its pool slots unless someone notices

@@ -100,10 +100,12 @@ class TrainingLauncher(ConfigurableResource):
     """Runs one training job and returns when it ended; raises ``dagster.Failure`` if it failed."""
 
     python: str = Field(default=sys.executable, description="Python interpreter that runs nas_assets.train.")
-    log_tail_lines: int = Field(default=40, description="Lines of the job log shown on failure and in metadata.")
+    log_tail_lines: int = Field(default=40, description="Lines of the job log shown on failure and in "
+                                                        "metadata.")
     batch_concurrency: int = Field(
-        default=1, description="Jobs a run covering several partitions (a batched backfill) keeps in flight at once. "
-                               "Local: 1, so the training pool's limit (runs at once) stays the number of trainers."
+        default=1, description="Jobs a run covering several partitions (a batched backfill) keeps in flight "
+                               "at once. Local: 1, so the training pool's limit (runs at once) stays the "
+                               "number of trainers."
     )
 
     def topology(self) -> tuple[str, int, int]:
@@ -112,7 +114,8 @@ class TrainingLauncher(ConfigurableResource):
 
     def launch(self, context: AssetExecutionContext, job: TrainingJob,
                stop: Optional[threading.Event] = None) -> LaunchReport:
-        """Run ``job`` to its end; with ``stop``, stop (cancel) it and raise :class:`LaunchStopped` once set."""
+        """Run ``job`` to its end; with ``stop``, stop (cancel) it and raise :class:`LaunchStopped`
+        once set."""
         raise NotImplementedError
 
     def launch_many(
@@ -151,7 +154,8 @@ class TrainingLauncher(ConfigurableResource):
                 return report
             except Failure as failure:
                 if failure.allow_retries and attempt <= MAX_JOB_RETRIES and not stop.is_set():
-                    context.log.warning(f"{job.arch_hash}: {failure.description.splitlines()[0]}; "
+                    reason = (failure.description or "failed").splitlines()[0]
+                    context.log.warning(f"{job.arch_hash}: {reason}; "
                                         f"resubmitting (attempt {attempt + 1} of {MAX_JOB_RETRIES + 1})")
                     continue
                 return failure
@@ -200,7 +204,8 @@ class LocalLauncher(TrainingLauncher):
 
         with open_pipes_session(context=context, context_injector=injector, message_reader=reader) as session:
             # a step subprocess (multiprocess executor) stops its trainer when the run's process is killed
-            outcome = run_local(self.command(job), session.get_bootstrap_env_vars(), log_path, on_poll=check_stop,
+            outcome = run_local(self.command(job), session.get_bootstrap_env_vars(), log_path,
+                                on_poll=check_stop,
                                 watch_parent=multiprocessing.parent_process() is not None,
                                 trainings_dir=self.shared_trainings_dir())
         log_tail = tail(log_path, self.log_tail_lines)
@@ -223,19 +228,25 @@ class SlurmLauncher(TrainingLauncher):
     qos: Optional[str] = Field(default=None, description="--qos.")
     time_limit: Optional[str] = Field(default="04:00:00", description="--time, e.g. 04:00:00.")
     nodes: int = Field(default=1, description="--nodes = the Trainer's num_nodes.")
-    tasks_per_node: int = Field(default=1, description="--ntasks-per-node = the Trainer's devices (one rank per GPU).")
-    gpus_per_node: int = Field(default=0, description="--gres=gpu:N; 0 trains on CPUs. Must equal tasks_per_node when > 0.")
+    tasks_per_node: int = Field(default=1, description="--ntasks-per-node = the Trainer's devices (one rank "
+                                                       "per GPU).")
+    gpus_per_node: int = Field(default=0, description="--gres=gpu:N; 0 trains on CPUs. Must equal "
+                                                      "tasks_per_node when > 0.")
     cpus_per_task: Optional[int] = Field(default=None, description="--cpus-per-task.")
     mem: Optional[str] = Field(default=None, description="--mem, e.g. 64G.")
     extra_sbatch_args: list[str] = Field(default=[], description="More #SBATCH arguments, verbatim.")
-    setup_lines: list[str] = Field(default=[], description="Shell lines before training: module loads, venv/conda activation.")
-    container_prefix: str = Field(default="", description="Command prefix, e.g. 'apptainer exec --nv nas.sif'.")
+    setup_lines: list[str] = Field(default=[], description="Shell lines before training: module loads, "
+                                                           "venv/conda activation.")
+    container_prefix: str = Field(default="", description="Command prefix, e.g. 'apptainer exec --nv "
+                                                          "nas.sif'.")
     stage_to: Optional[str] = Field(
-        default=None, description="Node-local directory to copy the data cache to once per node (e.g. /tmp/nas_cache)."
+        default=None, description="Node-local directory to copy the data cache to once per node (e.g. "
+                                  "/tmp/nas_cache)."
     )
     poll_interval_s: float = Field(default=2.0, description="Seconds between scontrol polls.")
     batch_concurrency: int = Field(
-        default=1000, description="Jobs a run covering several partitions submits at once (the scheduler queues them)."
+        default=1000, description="Jobs a run covering several partitions submits at once (the scheduler "
+                                  "queues them)."
     )
 
     def resources(self) -> slurm.JobResources:
@@ -271,16 +282,21 @@ class SlurmLauncher(TrainingLauncher):
         job_id = None
         try:
             if info is not None:
-                context.log.info(f"re-attaching to SLURM job {ticket.job_id} ({info.state}) instead of resubmitting")
+                assert ticket is not None  # _reattachable returns None when there is no ticket
+                context.log.info(f"re-attaching to SLURM job {ticket.job_id} ({info.state}) instead of "
+                                 "resubmitting")
                 job_id, log_path, reattached = ticket.job_id, Path(ticket.log_path), True
                 self._wait(context, job_id, stop)
             else:
                 log_path = job.run_dir / "slurm-%j.log"
-                stage = slurm.StageData(job.stage_source, self.stage_to) if (self.stage_to and job.stage_source) else None
+                stage = (slurm.StageData(job.stage_source, self.stage_to)
+                         if (self.stage_to and job.stage_source) else None)
                 script = job.run_dir / "job.sbatch"
-                script.write_text(slurm.render_script(job_name, self.command_for(job), log_path, resources, stage))
+                script.write_text(slurm.render_script(job_name, self.command_for(job), log_path, resources,
+                                                      stage))
                 injector, reader = self.pipes_files(job)
-                with open_pipes_session(context=context, context_injector=injector, message_reader=reader) as session:
+                with open_pipes_session(context=context, context_injector=injector,
+                                        message_reader=reader) as session:
                     try:
                         job_id = slurm.submit(script, env=session.get_bootstrap_env_vars())
                     except slurm.SlurmError as exc:
@@ -312,13 +328,15 @@ class SlurmLauncher(TrainingLauncher):
         clear_ticket(ticket_path)
         log_tail = tail(log_path, self.log_tail_lines)
         state = final.state if final else "UNKNOWN"
-        report = LaunchReport("slurm", state, time.monotonic() - started, str(log_path), log_tail, job_id=job_id,
+        report = LaunchReport("slurm", state, time.monotonic() - started, str(log_path), log_tail,
+                              job_id=job_id,
                               node=final.node if final else None, reattached=reattached,
                               extra={"exit_code": final.exit_code if final else ""})
         if state != "COMPLETED":
             raise Failure(
                 description=f"SLURM job {job_id} for {job.arch_hash} ended {state} "
-                            f"(exit code {report.extra['exit_code'] or '?'})\n--- last lines of {log_path} ---\n{log_tail}",
+                            f"(exit code {report.extra['exit_code'] or '?'})\n--- last lines of {log_path} "
+                            f"---\n{log_tail}",
                 metadata=report.metadata(),
                 allow_retries=state in RETRYABLE_STATES,
             )
@@ -330,7 +348,8 @@ class SlurmLauncher(TrainingLauncher):
         clear_ticket(ticket_path)
         context.log.warning(f"cancelled SLURM job {job_id}")
 
-    def _reattachable(self, ticket: Optional[JobTicket], job: TrainingJob, job_name: str) -> Optional[slurm.JobInfo]:
+    def _reattachable(self, ticket: Optional[JobTicket], job: TrainingJob,
+                      job_name: str) -> Optional[slurm.JobInfo]:
         """The still-queued or running job of a previous step for this partition, if any."""
         if ticket is None or ticket.arch_hash != job.arch_hash or ticket.run_key != job.run_key:
             return None
@@ -340,7 +359,8 @@ class SlurmLauncher(TrainingLauncher):
             return None
         return info
 
-    def _wait(self, context: AssetExecutionContext, job_id: str, stop: Optional[threading.Event] = None) -> None:
+    def _wait(self, context: AssetExecutionContext, job_id: str,
+              stop: Optional[threading.Event] = None) -> None:
         """Poll until the job ends (the caller cancels it if this is interrupted or ``stop`` is set).
 
         In a batched run (``stop`` given) the jobs of all partitions share one ``squeue`` call per

@@ -33,7 +33,8 @@ def die_with_run_process(poll_s: float = 0.5) -> bool:
         return False
     if not _started:
         _started = True
-        threading.Thread(target=_watch, args=(os.getppid(), poll_s), name="run-process-watch", daemon=True).start()
+        threading.Thread(target=_watch, args=(os.getppid(), poll_s), name="run-process-watch",
+                         daemon=True).start()
     return True
 
 

@@ -65,17 +65,20 @@ def local_launcher(accelerator: str, devices: str) -> LocalLauncher:
     except ValueError:
         count = 0
     if count < 1:
-        raise ValueError(f"NAS_ASSETS_DEVICES={devices!r}: expected a whole number >= 1 (training processes per job)")
+        raise ValueError(f"NAS_ASSETS_DEVICES={devices!r}: expected a whole number >= 1 (training processes "
+                         "per job)")
     try:
         check_placement(accelerator, count)
     except ValueError as exc:
-        raise ValueError(f"NAS_ASSETS_ACCELERATOR={accelerator!r} with NAS_ASSETS_DEVICES={devices!r}: {exc}") from None
+        raise ValueError(f"NAS_ASSETS_ACCELERATOR={accelerator!r} with NAS_ASSETS_DEVICES={devices!r}: "
+                         f"{exc}") from None
     return LocalLauncher(accelerator=accelerator, devices=count)
 
 
 def launcher(profile: str) -> TrainingLauncher:
     if profile == "local":
-        return local_launcher(os.environ.get("NAS_ASSETS_ACCELERATOR", "cpu"), os.environ.get("NAS_ASSETS_DEVICES", "1"))
+        return local_launcher(os.environ.get("NAS_ASSETS_ACCELERATOR", "cpu"),
+                              os.environ.get("NAS_ASSETS_DEVICES", "1"))
     config_file = os.environ.get("NAS_ASSETS_SLURM_CONFIG")
     settings = json.loads(Path(config_file).read_text()) if config_file else {}
     return SlurmLauncher(**settings)
@@ -98,7 +101,8 @@ def partitions_per_run() -> int:
     except ValueError:
         count = 0
     if count < 1:
-        raise ValueError(f"NAS_ASSETS_BATCH={text!r}: expected a whole number >= 1 (partitions per backfill run)")
+        raise ValueError(f"NAS_ASSETS_BATCH={text!r}: expected a whole number >= 1 (partitions per backfill "
+                         "run)")
     return count
 
 

@@ -47,7 +47,8 @@ def architecture_space(
     space, fla, frame, timings = build_space_table(config.shape(), workers=config.workers or None)
     t0 = time.perf_counter()
     src, dst = fla.edges()
-    context.log.info(f"writing the space ({len(frame):,} cells, {src.size:,} FLA neighbour pairs) and its shape "
+    context.log.info(f"writing the space ({len(frame):,} cells, {src.size:,} FLA neighbour pairs) and its "
+                     "shape "
                      f"to {store.path} in one transaction")
     with store.connect() as conn:
         db.write_space(conn, frame, src, dst, {"network_shape": shape, "space_format": SPACE_FORMAT})
@@ -58,7 +59,7 @@ def architecture_space(
             "reused": False,
             "dagster/row_count": len(frame),
             "n_architectures": len(frame),
-            "per_vertex_count": MetadataValue.json({int(k): int(v) for k, v in per_vertex.items()}),
+            "per_vertex_count": MetadataValue.json({str(int(k)): int(v) for k, v in per_vertex.items()}),
             "fla_neighbour_pairs": int(dst.size),
             "fla_isolated_architectures": int((fla.degrees == 0).sum()),
             "fla_mean_degree": float(fla.degrees.mean()),
@@ -81,7 +82,8 @@ def _cifar10_measured_rows(hashes: np.ndarray, path: str | None) -> np.ndarray:
     # a hash lookup: np.isin on object arrays of strings compares pairwise (137 s for 423k x 20k)
     rows = np.flatnonzero(pd.Index(hashes).isin(keys))
     if rows.size == 0:
-        raise Failure(description=f"prefer_cifar10_measured: none of the reference's {len(keys)} cells is in the "
+        raise Failure(description=f"prefer_cifar10_measured: none of the reference's {len(keys)} cells is in "
+                                  "the "
                                   "space table", allow_retries=False)
     return rows
 
@@ -90,19 +92,23 @@ def _cifar10_measured_rows(hashes: np.ndarray, path: str | None) -> np.ndarray:
 def sampled_architectures(
     context: AssetExecutionContext, config: DesignSettings, store: StoreResource
 ) -> MaterializeResult:
-    """The design of experiment: a seeded uniform sample, Hamming-1 random walks and local search, with provenance."""
+    """The design of experiment: a seeded uniform sample, Hamming-1 random walks and local search,
+    with provenance."""
     design_config = config.design()
     with store.connect() as conn:
         hashes = space_sql.space_hashes(conn)
         if hashes.size == 0:
-            raise RuntimeError(f"{store.path}: architectures table is empty; materialize architecture_space first.")
+            raise RuntimeError(f"{store.path}: architectures table is empty; "
+                               "materialize architecture_space first.")
         fla = db.read_neighbour_index(conn, "fla", hashes.size)
-        candidates = _cifar10_measured_rows(hashes, config.cifar10_reference_path) if config.prefers_cifar10_measured() else None
+        candidates = (_cifar10_measured_rows(hashes, config.cifar10_reference_path)
+                      if config.prefers_cifar10_measured() else None)
         design = sample_design(hashes, fla, design_config, candidates)
         if design.empty and not config.allow_empty:  # it would delete every partition: only when asked
             raise Failure(
                 description=f"the design has no architecture ({asdict(design_config)}): it would empty "
-                            "sampled_architectures and remove every architecture partition. Set n_initial > 0, "
+                            "sampled_architectures and remove every architecture partition. Set n_initial > "
+                            "0, "
                             "or allow_empty: true to empty the design on purpose; nothing was changed.",
                 allow_retries=False)
         db.write_sampled(conn, design)
@@ -127,7 +133,8 @@ def sampled_architectures(
             ),
             "design": MetadataValue.json({"preset": config.preset, **asdict(design_config),
                                           "prefer_cifar10_measured": config.prefers_cifar10_measured()}),
-            "initial_from": ("CIFAR-10 measured cells" + (f" ({len(candidates)})" if candidates is not None else "")
+            "initial_from": ("CIFAR-10 measured cells"
+                             + (f" ({len(candidates)})" if candidates is not None else "")
                              if config.prefers_cifar10_measured() else "the whole space"),
             "partitions_added": len(to_add),
             "partitions_removed": len(stale),

@@ -1,4 +1,5 @@
-"""Assets of the data and training stages: the dataset, one trained partition per architecture, the results."""
+"""Assets of the data and training stages: the dataset, one trained partition per architecture,
+the results."""
 
 import time
 from collections.abc import Iterator
@@ -65,16 +66,20 @@ def so2sat_dataset(data: So2SatDataResource) -> MaterializeResult:
 class TrainedArchitectureConfig(Config):
     """Per-run switches of the training asset (the training setup itself is a resource)."""
 
-    retrain: bool = Field(default=False, description="Train again even if this configuration's result file exists.")
+    retrain: bool = Field(default=False, description="Train again even if this configuration's result file "
+                                                     "exists.")
 
 
 #: The run config that retrains a partition (named in the message about an unusable result file).
 RETRAIN_CONFIG = '{"ops": {"trained_architecture": {"config": {"retrain": true}}}}'
 
 TRAINED_CHECKS = [
-    AssetCheckSpec("metrics_in_range", asset="trained_architecture", description="Accuracies and per-class accuracies within [0, 1], kappa within [-1, 1]."),
-    AssetCheckSpec("all_budgets_present", asset="trained_architecture", description="One metrics row per configured budget epoch."),
-    AssetCheckSpec("per_class_rows_complete", asset="trained_architecture", description="A row per class and budget."),
+    AssetCheckSpec("metrics_in_range", asset="trained_architecture",
+                   description="Accuracies and per-class accuracies within [0, 1], kappa within [-1, 1]."),
+    AssetCheckSpec("all_budgets_present", asset="trained_architecture",
+                   description="One metrics row per configured budget epoch."),
+    AssetCheckSpec("per_class_rows_complete", asset="trained_architecture",
+                   description="A row per class and budget."),
 ]
 
 
@@ -97,10 +102,12 @@ def trained_architecture(
     training: TrainingSetupResource,
     launcher: TrainingLauncher,
 ) -> Iterator[Union[MaterializeResult, AssetMaterialization, AssetCheckEvaluation, Output]]:
-    """One architecture trained on So2Sat (a SLURM job or a local process); its metrics upserted into DuckDB."""
+    """One architecture trained on So2Sat (a SLURM job or a local process); its metrics upserted into
+    DuckDB."""
     step_cpu_s = time.process_time()  # this process's start: interpreter, Dagster, definitions, run set-up
     if context.has_partition_key:
-        job, result_path = _jobs([context.partition_key], config, store, data, training)[context.partition_key]
+        job, result_path = _jobs([context.partition_key], config, store, data,
+                                 training)[context.partition_key]
         launch_meta: dict = {"reused_result": True}
         if config.retrain or not result_path.exists():
             launch_meta = {**launcher.launch(context, job).metadata(), "reused_result": False}
@@ -108,7 +115,8 @@ def trained_architecture(
         yield MaterializeResult(
             metadata={**launch_meta, **metadata, "step_start_cpu_s": round(step_cpu_s, 2)},
             check_results=[AssetCheckResult(check_name=name, passed=passed, metadata=meta,
-                                            severity=AssetCheckSeverity.ERROR) for name, (passed, meta) in checks.items()],
+                                            severity=AssetCheckSeverity.ERROR)
+                           for name, (passed, meta) in checks.items()],
         )
         return
     yield from _train_batch(context, config, store, data, training, launcher, step_cpu_s)
@@ -149,11 +157,13 @@ def _ingest(arch_hash: str, result_path: Path, store: StoreResource,
         again = ("" if not result_path.exists() else
                  f". Every re-run reuses this file and fails the same way: materialize the partition with "
                  f"retrain: true (run config {RETRAIN_CONFIG}) to train again and replace it")
-        raise Failure(description=f"{exc}; nothing was written to DuckDB{again}", allow_retries=False) from None
+        raise Failure(description=f"{exc}; nothing was written to DuckDB{again}",
+                      allow_retries=False) from None
     frames = result_frames([(record, result_path)])
     with store.connect() as conn:
         db.write_results(conn, frames)
-        checks = q.partition_checks(conn, arch_hash, frames["training_runs"]["run_key"].iloc[0], training.budgets,
+        checks = q.partition_checks(conn, arch_hash, frames["training_runs"]["run_key"].iloc[0],
+                                    training.budgets,
                                     record["data"]["num_classes"])
     final = record["budgets"][-1]
     return {
@@ -192,9 +202,11 @@ def _train_batch(context: AssetExecutionContext, config: TrainedArchitectureConf
             return
         yield AssetMaterialization(
             asset_key=context.asset_key, partition=key,
-            metadata={**launch_meta, **metadata, "batch_partitions": len(keys), "step_start_cpu_s": round(step_cpu_s, 2)})
+            metadata={**launch_meta, **metadata, "batch_partitions": len(keys),
+                      "step_start_cpu_s": round(step_cpu_s, 2)})
         for name, (passed, meta) in checks.items():
-            yield AssetCheckEvaluation(asset_key=context.asset_key, check_name=name, passed=passed, partition=key,
+            yield AssetCheckEvaluation(asset_key=context.asset_key, check_name=name, passed=passed,
+                                       partition=key,
                                        metadata=meta, severity=AssetCheckSeverity.ERROR)
 
     trained = {job.arch_hash for job in to_train}
@@ -216,9 +228,11 @@ def _train_batch(context: AssetExecutionContext, config: TrainedArchitectureConf
     for output_name in context.assets_def.check_specs_by_output_name:
         yield Output(value=None, output_name=output_name)
     if failed:
-        listing = "\n".join(f"- {key}: {text.splitlines()[0] if text else ''}" for key, text in failed.items())
+        listing = "\n".join(f"- {key}: {text.splitlines()[0] if text else ''}" for key,
+                            text in failed.items())
         raise Failure(
-            description=f"{len(failed)} of {len(keys)} partitions of this run did not materialize (the others did):\n"
+            description=f"{len(failed)} of {len(keys)} partitions of this run did not materialize (the "
+                        "others did):\n"
                         f"{listing}\nRe-run them alone, e.g. a backfill of the failed partitions.",
             metadata={"failed_partitions": MetadataValue.json(sorted(failed))},
             allow_retries=False,
@@ -237,6 +251,7 @@ def results_table(store: StoreResource) -> MaterializeResult:
             "dagster/row_count": summary["architectures"],
             **{k: v for k, v in summary.items() if k != "per_budget_md" and v is not None},
             "per_budget": MetadataValue.md(summary["per_budget_md"]),
-            "top_10": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no results yet)"),
+            "top_10": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "(no results "
+                                                                                             "yet)"),
         }
     )

@@ -8,7 +8,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 #: Set for the job to the launcher's pid (the value ``nas_assets.train.lifeline`` reads).
 LAUNCHER_PID_VAR = "NAS_ASSETS_LAUNCHER_PID"
@@ -44,7 +44,7 @@ class LauncherOrphaned(RuntimeError):
 
 
 def run_local(
-    command: list[str], env: dict[str, str], log_path: Path, *, cwd: str | None = None,
+    command: list[str], env: Mapping[str, str], log_path: Path, *, cwd: str | None = None,
     poll_s: float = 0.5, on_poll: Callable[[], None] | None = None, watch_parent: bool = False,
     trainings_dir: Path | None = None,
 ) -> LocalOutcome:

@@ -16,13 +16,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import Mapping
 
 #: The job script template, shipped as package data (works from a wheel as from a checkout).
 TEMPLATE = Path(__file__).resolve().parent / "train_job.sbatch.tmpl"
 
-PENDING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED"}
+PENDING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED", "REQUEUE_HOLD",
+                  "REQUEUE_FED"}
 RUNNING_STATES = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
-FAILED_STATES = {"FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
+FAILED_STATES = {"FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL",
+                 "DEADLINE"}
 TERMINAL_STATES = FAILED_STATES | {"COMPLETED"}
 
 
@@ -72,7 +75,8 @@ class JobResources:
     def sbatch_lines(self) -> list[str]:
         lines = []
         for flag, value in (("--account", self.account), ("--partition", self.partition), ("--qos", self.qos),
-                            ("--time", self.time_limit), ("--cpus-per-task", self.cpus_per_task), ("--mem", self.mem)):
+                            ("--time", self.time_limit), ("--cpus-per-task", self.cpus_per_task), ("--mem",
+                                                                                                   self.mem)):
             if value not in (None, ""):
                 lines.append(f"#SBATCH {flag}={value}")
         if self.gpus_per_node:
@@ -116,7 +120,8 @@ def render_script(
         optional_sbatch="\n".join(resources.sbatch_lines()),
         setup_lines="\n".join(resources.setup_lines),
         stage_lines="\n".join(stage.lines()) if stage else "",
-        container_prefix=(resources.container_prefix.strip() + " ") if resources.container_prefix.strip() else "",
+        container_prefix=((resources.container_prefix.strip() + " ")
+                          if resources.container_prefix.strip() else ""),
         command=" ".join(shlex.quote(c) for c in command),
     )
 
@@ -125,10 +130,11 @@ def _run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
-        raise SlurmError(f"{cmd[0]}: not found; is SLURM installed and on PATH (and SLURM_CONF set)?") from None
+        raise SlurmError(f"{cmd[0]}: not found; is SLURM installed and on PATH "
+                         "(and SLURM_CONF set)?") from None
 
 
-def submit(script: str | Path, env: dict | None = None) -> str:
+def submit(script: str | Path, env: Mapping[str, str] | None = None) -> str:
     """``sbatch --parsable SCRIPT``; returns the job id or raises with sbatch's message."""
     import os
 
@@ -191,7 +197,8 @@ def job_info(job_id: str) -> JobInfo | None:
     if _have("sacct"):
         acct = _run(["sacct", "-n", "-P", "-X", "-j", str(job_id), "-o", "State,ExitCode,NodeList,Elapsed"])
         if acct.returncode == 0 and acct.stdout.strip():
-            state, code, node, elapsed = (acct.stdout.strip().splitlines()[0].split("|") + ["", "", "", ""])[:4]
+            state, code, node, elapsed = (acct.stdout.strip().splitlines()[0].split("|") + ["", "", "",
+                                                                                            ""])[:4]
             return JobInfo(str(job_id), state.split()[0], code, node, elapsed)
     return None
 

@@ -59,7 +59,8 @@ def _budgets(text: str) -> tuple[int, ...]:
     except ValueError:
         budgets = ()
     if not budgets or min(budgets) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated whole numbers >= 1, e.g. 4,12,36,108")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated whole numbers >= 1, e.g. "
+                                         "4,12,36,108")
     return budgets
 
 
@@ -72,7 +73,8 @@ def _writable_dir(path: Path) -> str | None:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        return f"--out {path}: cannot write result files there ({exc.strerror or exc}); choose a writable directory"
+        return (f"--out {path}: cannot write result files there ({exc.strerror or exc}); "
+                "choose a writable directory")
     return None
 
 
@@ -82,17 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="python -m nas_assets.train",
-        description="Train one NAS-Bench-101 architecture on So2Sat LCZ42 (or a synthetic So2Sat-format dataset).",
+        description="Train one NAS-Bench-101 architecture on So2Sat LCZ42 (or a synthetic So2Sat-format "
+                    "dataset).",
         epilog=__doc__.split("Examples:", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--arch", required=True, help="NB101 hash, or MATRIX:OPS (row-major 0/1 string : comma-separated ops)")
+    p.add_argument("--arch", required=True, help="NB101 hash, or MATRIX:OPS (row-major 0/1 string : "
+                                                 "comma-separated ops)")
     p.add_argument("--store", help="DuckDB store to look a hash up in (default: enumerate the space)")
     p.add_argument("--data", required=True, help="So2Sat directory (training.h5, validation.h5, testing.h5)")
     p.add_argument("--out", required=True, help="directory for <hash>.json (and checkpoints/)")
     p.add_argument("--cache-dir", help="normalised-array cache (default: <data>/.nas_assets_cache)")
-    p.add_argument("--sensor", default="fusion", choices=["fusion", "s1", "s2"], help="input bands (default fusion: 18)")
-    p.add_argument("--s1-transform", default="signed_log", choices=["signed_log", "clip"], help="S1 heavy-tail treatment")
+    p.add_argument("--sensor", default="fusion", choices=["fusion", "s1", "s2"], help="input bands (default "
+                                                                                      "fusion: 18)")
+    p.add_argument("--s1-transform", default="signed_log", choices=["signed_log", "clip"], help="S1 "
+                                                                                                "heavy-tail "
+                                                                                                "treatment")
     p.add_argument("--stats", default="train", choices=["train", "spec"], help="z-score statistics source")
     p.add_argument("--epochs", default="4,12,36,108", type=_budgets,
                    help="budget epochs, comma-separated whole numbers >= 1")
@@ -100,9 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nb101: one independent run per budget, each with its own cosine schedule; snapshot: "
                         "one run of the largest budget, measured at the smaller ones on the way "
                         f"(default {TrainConfig.protocol})")
-    p.add_argument("--recipe", default=TrainConfig.recipe, choices=["sgd", "nb101"], help="sgd (report) or nb101 (RMSProp, cosine)")
+    p.add_argument("--recipe", default=TrainConfig.recipe, choices=["sgd", "nb101"], help="sgd (report) or "
+                                                                                          "nb101 (RMSProp, "
+                                                                                          "cosine)")
     p.add_argument("--lr", type=float, help="per-process learning rate (default: the recipe's)")
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help=f"per-process batch (default {TrainConfig.batch_size})")
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="per-process batch "
+                                                                                  "(default "
+                                                                                  f"{TrainConfig.batch_size})")
     p.add_argument("--stem-channels", type=int, default=TrainConfig.stem_channels)
     p.add_argument("--num-stacks", type=int, default=TrainConfig.num_stacks)
     p.add_argument("--cells-per-stack", type=int, default=TrainConfig.cells_per_stack)
@@ -111,14 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node; >1 uses DDP")
     p.add_argument("--num-nodes", type=int, default=1)
-    p.add_argument("--precision", default="auto", help="auto (bf16-mixed on GPU, 32-true on CPU) or a Lightning value")
+    p.add_argument("--precision", default="auto", help="auto (bf16-mixed on GPU, 32-true on CPU) or a "
+                                                       "Lightning value")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing last.ckpt")
     p.add_argument("--force", action="store_true",
-                   help="train even if the result file exists (and replace it); without it, a result of the same "
+                   help="train even if the result file exists (and replace it); without it, a result of the "
+                        "same "
                         "configuration is reused and one of another configuration is an error")
     p.add_argument("--lock-wait", type=float, default=None,
-                   help="seconds to wait for another live trainer of this result (default: as long as it runs)")
+                   help="seconds to wait for another live trainer of this result (default: as long as it "
+                        "runs)")
     p.add_argument("--progress-every", type=float, default=30.0, help="seconds between progress lines")
     return p
 
@@ -139,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig(
             budgets=args.epochs, protocol=args.protocol, recipe=args.recipe, lr=args.lr,
             batch_size=args.batch_size,
-            stem_channels=args.stem_channels, num_stacks=args.num_stacks, cells_per_stack=args.cells_per_stack,
+            stem_channels=args.stem_channels, num_stacks=args.num_stacks,
+            cells_per_stack=args.cells_per_stack,
             augment=not args.no_augment, seed=args.seed, precision=args.precision, compile=args.compile,
         )
         check_placement(args.accelerator, args.devices, args.num_nodes)
@@ -216,10 +231,12 @@ def _train_or_reuse(args: argparse.Namespace, spec, config, out: Path, cpus) -> 
         data = load_so2sat_arrays(data_dir, cache_dir, args.sensor, args.s1_transform, args.stats)
     except ValueError as exc:  # layout errors name the file, dataset and expectation
         return fail(str(exc))
-    ticket = registered(trainings_dir) if trainings_dir is not None and first_rank() else contextlib.nullcontext()
+    ticket = (registered(trainings_dir) if trainings_dir is not None and first_rank()
+              else contextlib.nullcontext())
     with REPORTER, ticket:  # Dagster Pipes when launched by Dagster (global rank 0 only)
         record = train_architecture(
-            spec, data, config, out, accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes,
+            spec, data, config, out, accelerator=args.accelerator, devices=args.devices,
+            num_nodes=args.num_nodes,
             resume=not args.no_resume, progress_every_s=args.progress_every,
             # who started it, for training_runs.launcher: a SLURM job, Dagster's local launcher, or a person
             run_info={"launcher": "slurm" if os.environ.get("SLURM_JOB_ID")
@@ -233,8 +250,10 @@ def _train_or_reuse(args: argparse.Namespace, spec, config, out: Path, cpus) -> 
             val = record["budgets"][-1]["val"] if record["budgets"] else {}
             REPORTER.info(
                 f"done {spec.arch_hash}: val acc {val.get('overall_accuracy', float('nan')):.4f}, "
-                f"macro {val.get('macro_accuracy', float('nan')):.4f}, train {record['timings']['train_seconds']:.1f} s "
+                f"macro {val.get('macro_accuracy', float('nan')):.4f}, train "
+                f"{record['timings']['train_seconds']:.1f} s "
                 f"-> {result_path(out, spec)}"
             )
-            REPORTER.result(str(result_path(out, spec)), {"val_overall_accuracy": val.get("overall_accuracy")})
+            REPORTER.result(str(result_path(out, spec)),
+                            {"val_overall_accuracy": val.get("overall_accuracy")})
     return 0

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from nas_assets.core.classification import summarize
 from nas_assets.train.config import TrainConfig
-from nas_assets.train.network import NB101Network
 from nas_assets.train.reporting import REPORTER
 
 #: ``(x, y)`` batches of one split for this process (already sharded, no padding).
@@ -31,7 +30,7 @@ class NB101Module(L.LightningModule):
     """Trains one NB101 network and records metrics at each budget epoch.
 
     Args:
-        network: the model.
+        network: the model (an NB101Network, or its torch.compile wrapper).
         config: the run configuration.
         num_classes: number of classes (confusion matrix size).
         steps_per_epoch: optimiser steps per epoch for this process (for the per-step schedule).
@@ -44,7 +43,7 @@ class NB101Module(L.LightningModule):
 
     def __init__(
         self,
-        network: NB101Network,
+        network: torch.nn.Module,
         config: TrainConfig,
         num_classes: int,
         steps_per_epoch: int,
@@ -105,9 +104,9 @@ class NB101Module(L.LightningModule):
         loss = F.cross_entropy(logits, y)
         with torch.no_grad():
             pred = logits.argmax(dim=1)
-            self._train_confusion += torch.bincount(y * self.num_classes + pred,
-                                                    minlength=self.num_classes**2)
-            self._train_loss_t += loss.detach().double() * y.numel()
+            confusion, loss_sum = self._train_accumulators()
+            confusion += torch.bincount(y * self.num_classes + pred, minlength=self.num_classes**2)
+            loss_sum += loss.detach().double() * y.numel()
             self._train_count += y.numel()
         self.samples_seen += y.numel()
         return loss
@@ -120,7 +119,8 @@ class NB101Module(L.LightningModule):
         is_budget = epoch in self.config.budgets
         if is_budget and not any(r["epoch"] == epoch for r in self.budget_records):
             started = time.perf_counter()
-            train = self._reduce(self._train_confusion, self._train_loss_t, self._train_count)
+            confusion, loss_sum = self._train_accumulators()
+            train = self._reduce(confusion, loss_sum, self._train_count)
             record = {"epoch": epoch, "train_seconds": self.train_seconds, "train": train}
             for split in ("val", "test"):  # test too: NB101 and the footprint authors use it per budget
                 if split in self.eval_sets:
@@ -155,6 +155,12 @@ class NB101Module(L.LightningModule):
                 count += y.numel()
         self.network.train(was_training)
         return self._reduce(confusion, loss_sum, count)
+
+    def _train_accumulators(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The epoch's confusion counts and summed loss (set by ``on_train_epoch_start``)."""
+        if self._train_confusion is None or self._train_loss_t is None:
+            raise RuntimeError("NB101Module: training accumulators used before on_train_epoch_start")
+        return self._train_confusion, self._train_loss_t
 
     def _reduce(self, confusion: torch.Tensor, loss_sum: torch.Tensor, count: int) -> dict:
         packed = torch.cat([confusion.double(), loss_sum.reshape(1).double(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager, nullcontext
+from types import TracebackType
 from typing import Any
 
 _RANK_VARIABLES = ("SLURM_PROCID", "RANK", "LOCAL_RANK", "NODE_RANK")
@@ -34,8 +35,10 @@ class Reporter:
             self._pipes = self._cm.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._cm.__exit__(*exc)
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
+    ) -> None:
+        self._cm.__exit__(exc_type, exc, tb)
         self._pipes = None
 
     def info(self, line: str) -> None:

@@ -19,7 +19,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, cast
 
 import lightning as L
 import numpy as np
@@ -34,6 +34,9 @@ from nas_assets.train.network import NB101Network, count_trainable
 from nas_assets.train.progress import ProgressLogger
 from nas_assets.train.reporting import is_global_rank_zero
 from nas_assets.train.thread_share import ThreadShare
+
+if TYPE_CHECKING:
+    from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
 
 #: 2: a ``test`` split in every budget record and ``config.protocol`` (see core.results).
 RESULT_SCHEMA_VERSION = 2
@@ -99,7 +102,8 @@ def environment(trainer: L.Trainer) -> dict:
         device = torch.cuda.get_device_name(trainer.strategy.root_device)
     else:
         try:
-            names = [l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")]
+            names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name")]
             device = f"cpu: {names[0]}" if names else device
         except OSError:
             pass
@@ -173,9 +177,9 @@ def plan_runs(config: TrainConfig, ckpt_dir: Path, resume: bool) -> list[Planned
         planned = [PlannedRun(config, ckpt_dir)]
     else:
         planned = []
-        for run in config.runs():
-            run_dir = ckpt_dir / f"budget-{run.epochs:03d}"
-            planned.append(PlannedRun(run, run_dir, record_path=run_dir / "record.json"))
+        for run_config in config.runs():
+            run_dir = ckpt_dir / f"budget-{run_config.epochs:03d}"
+            planned.append(PlannedRun(run_config, run_dir, record_path=run_dir / "record.json"))
     if resume:
         for run in planned:
             if run.record_path is not None and run.record_path.exists():
@@ -233,6 +237,8 @@ def train_architecture(
     wall_start = time.time()
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     precision = config.precision if config.precision != "auto" else ("bf16-mixed" if on_gpu else "32-true")
+    # TrainConfig.precision is a free string: Lightning's Trainer validates it
+    lightning_precision = cast("_PRECISION_INPUT", precision)
     channels_last = on_gpu if config.channels_last is None else config.channels_last
     distributed = num_nodes > 1 or (isinstance(devices, int) and devices > 1)
     share = thread_share if thread_share is not None else ThreadShare(torch.get_num_threads())
@@ -243,7 +249,7 @@ def train_architecture(
             devices=devices,
             num_nodes=num_nodes,
             strategy="ddp" if distributed else "auto",
-            precision=precision,
+            precision=lightning_precision,
             max_epochs=epochs,
             logger=False,
             enable_checkpointing=False,
@@ -263,7 +269,10 @@ def train_architecture(
 
     def new_network() -> NB101Network:
         network = NB101Network(spec, shape)
-        return network.to(memory_format=torch.channels_last) if channels_last else network
+        if not channels_last:
+            return network
+        # torch's stubs omit Module.to's memory_format keyword (accepted at runtime)
+        return network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     planned = plan_runs(config, ckpt_dir, resume)
     if is_global_rank_zero():
@@ -284,16 +293,21 @@ def train_architecture(
         trainer = new_trainer(run.config.epochs)
         if train_loader is None:  # one copy of the data serves every run
             train_loader, eval_sets = _feeds(data, config, trainer)
-        trainer.callbacks.append(EpochSeeder(train_loader))
+        # Trainer.callbacks is set by Lightning's callback connector, undeclared on Trainer
+        trainer.callbacks.append(EpochSeeder(train_loader))  # type: ignore[attr-defined]
         network = new_network()
         params = count_trainable(network)
+        model: torch.nn.Module = network
         if config.compile:
-            network = torch.compile(network)
+            # torch.compile wraps a module in an OptimizedModule (its stubs say only Callable)
+            model = cast(torch.nn.Module, torch.compile(network))
         # a multi-run plan's runs each end at one budget: their last.ckpt is that budget's checkpoint
         keep_copies = keep_budget_checkpoints and run.record_path is None
         module = NB101Module(
-            network, run.config, data.num_classes, steps_per_epoch=len(train_loader),
-            world_size=trainer.world_size, eval_sets=eval_sets, checkpoint=_checkpointer(trainer, run.ckpt_dir, keep_copies),
+            model, run.config, data.num_classes, steps_per_epoch=len(train_loader),
+            world_size=trainer.world_size, eval_sets=eval_sets, checkpoint=_checkpointer(trainer,
+                                                                                         run.ckpt_dir,
+                                                                                         keep_copies),
         )
         ckpt_path = str(run.resume_from) if run.resume_from else None
         if ckpt_path and trainer.is_global_zero:
@@ -361,7 +375,8 @@ def _checkpointer(trainer: L.Trainer, ckpt_dir: Path, keep_budget_copies: bool
 
 
 def _result_record(spec: ArchSpec, data: ArrayData, config: TrainConfig, shape: NetworkShape,
-                   trainer: L.Trainer, outcomes: list[RunOutcome], params: int, run_info: dict | None) -> dict:
+                   trainer: L.Trainer, outcomes: list[RunOutcome], params: int,
+                   run_info: dict | None) -> dict:
     """The result file's content (see core.results for its reader and validator)."""
     budgets = sorted((b for outcome in outcomes for b in outcome.budgets), key=lambda r: r["epoch"])
     last = budgets[-1] if budgets else {}

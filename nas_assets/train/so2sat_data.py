@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import cast
 
 from nas_assets.train.data import NormalisationConfig, prepare_cache
+from nas_assets.train.data.normalise import S1Transform, StatsSource
 from nas_assets.train.runner import ArrayData
 
 #: cache split (file stem) -> runner split
@@ -26,10 +28,9 @@ def load_so2sat_arrays(
     Raises:
         So2SatLayoutError: the directory is not in the So2Sat layout (names file and dataset).
     """
-    cache = prepare_cache(
-        data_dir, cache_dir, sensor=sensor, norm=NormalisationConfig(s1_transform=s1_transform, stats=stats),
-        variant=variant,
-    )
+    # free strings from the configuration: NormalisationConfig checks them (ValueError otherwise)
+    norm = NormalisationConfig(s1_transform=cast(S1Transform, s1_transform), stats=cast(StatsSource, stats))
+    cache = prepare_cache(data_dir, cache_dir, sensor=sensor, norm=norm, variant=variant)
     splits = {SPLIT_NAMES[name]: arrays for name, arrays in cache.splits.items() if name in SPLIT_NAMES}
     # the name identifies config *and* source bytes, so runs on different data never share a run key
     sources = hashlib.md5(json.dumps(cache.manifest.get("sources", {}),

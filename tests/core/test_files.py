@@ -65,7 +65,8 @@ def test_atomic_write_removes_what_a_killed_writer_left(tmp_path):
     target = tmp_path / "report.html"
     # a writer SIGKILLed between creating its staged file and renaming it
     code = ("import os, sys, tempfile; from nas_assets.core import files; "
-            "fd, tmp = tempfile.mkstemp(dir=sys.argv[1], prefix=f'.report.html.{os.getpid()}-', suffix='.tmp'); "
+            "fd, tmp = tempfile.mkstemp(dir=sys.argv[1], prefix=f'.report.html.{os.getpid()}-', "
+            "suffix='.tmp'); "
             "os.write(fd, b'half'); print(tmp, flush=True); os.kill(os.getpid(), 9)")
     killed = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert killed.returncode == -9 and Path(killed.stdout.strip()).exists()

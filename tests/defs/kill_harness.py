@@ -22,7 +22,8 @@ SPACE_FROM = "NAS_ASSETS_TEST_SPACE_FROM"
 #: Large enough that generating the data and building its cache take a moment a test can catch.
 SYNTHETIC = {"synthetic_train": 400, "synthetic_val": 200, "synthetic_test": 200}
 #: One 2-epoch run of a narrow network measured at epochs 1 and 2: seconds on one CPU.
-TRAINING = {"budgets": [1, 2], "protocol": "snapshot", "stem_channels": 8, "cells_per_stack": 1, "batch_size": 32}
+TRAINING = {"budgets": [1, 2], "protocol": "snapshot", "stem_channels": 8, "cells_per_stack": 1,
+            "batch_size": 32}
 
 
 class Materialization:
@@ -48,7 +49,8 @@ class Materialization:
         deadline = time.monotonic() + timeout
         while not moment():
             if self.proc.poll() is not None:
-                raise AssertionError(f"the run ended (code {self.proc.returncode}) before {what}:\n{self.text()[-3000:]}")
+                raise AssertionError(f"the run ended (code {self.proc.returncode}) before "
+                                     f"{what}:\n{self.text()[-3000:]}")
             if time.monotonic() > deadline:
                 self.kill_group()
                 raise AssertionError(f"{what} did not happen within {timeout:.0f} s:\n{self.text()[-3000:]}")

@@ -21,7 +21,8 @@ def stored_space_table(path: str | Path) -> Callable:
             frame = conn.execute("SELECT * FROM architectures ORDER BY arch_index").df()
             fla = db.read_neighbour_index(conn, "fla", len(frame))
         if shape != SO2SAT_SHAPE:
-            frame["params"], frame["flops"] = network_cost_batch(*padded_arrays(frame["matrix"], frame["ops"]), shape)
+            frame["params"], frame["flops"] = network_cost_batch(*padded_arrays(frame["matrix"],
+                                                                                frame["ops"]), shape)
         return None, fla, frame, {}
 
     return build

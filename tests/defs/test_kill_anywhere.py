@@ -60,7 +60,8 @@ def _rows(db, sql: str):
         return conn.execute(sql).fetchall()
 
 
-def _killed_then_clean(env, tmp_path, name: str, select: str, kills: list[tuple[str, str, Callable[[], bool]]],
+def _killed_then_clean(env, tmp_path, name: str, select: str, kills: list[tuple[str, str, Callable[[],
+                                                                                                   bool]]],
                        partition: str | None = None, config: dict | None = None) -> str:
     """Run the command once per ``(how, what, moment)`` of ``kills`` and SIGKILL it at that moment
     (``how``: 'group' or 'dagster'), then once more to the end; the clean run's log.
@@ -80,7 +81,8 @@ def _killed_then_clean(env, tmp_path, name: str, select: str, kills: list[tuple[
 def _killed_twice_then_clean(env, tmp_path, name: str, select: str, group_moment, dagster_moment,
                              partition: str | None = None, config: dict | None = None) -> str:
     """Kill the group at one moment, only dagster at another, then run to the end; the clean run's log."""
-    return _killed_then_clean(env, tmp_path, name, select, [("group", *group_moment), ("dagster", *dagster_moment)],
+    return _killed_then_clean(env, tmp_path, name, select, [("group", *group_moment), ("dagster",
+                                                                                       *dagster_moment)],
                               partition, config)
 
 
@@ -178,11 +180,14 @@ def _assert_one_version_per_target(models: Path) -> list[str]:
     index = read_index(models)
     for target in index["targets"]:
         directory = models / target["directory"]
-        assert [p.name for p in directory.parent.iterdir()] == [directory.name], f"leftovers beside {directory}"
-        assert sorted(p.name for p in directory.iterdir()) == ["cv_predictions.csv", "manifest.json", "member_0.ubj",
+        assert [p.name for p in directory.parent.iterdir()] == [directory.name], (
+            f"leftovers beside {directory}")
+        assert sorted(p.name for p in directory.iterdir()) == ["cv_predictions.csv", "manifest.json",
+                                                               "member_0.ubj",
                                                                 "member_1.ubj"]
         Surrogate.load(directory)
-    assert sorted(p.name for p in models.iterdir()) == sorted(["index.json", *(t["name"] for t in index["targets"])])
+    assert sorted(p.name for p in models.iterdir()) == sorted(["index.json",
+                                                               *(t["name"] for t in index["targets"])])
     return [t["name"] for t in index["targets"]]
 
 
@@ -190,7 +195,8 @@ def _assert_report_of_one_run(reports: Path) -> None:
     """Every figure on disk is the one the HTML embeds (no figure of a killed run is left)."""
     html = (reports / "footprint_report.html").read_text()
     embedded = dict(re.findall(r'<figure id="([^"]+)"><h2>.*?<img src="data:image/png;base64,([^"]+)"', html))
-    on_disk = {p.stem: base64.b64encode(p.read_bytes()).decode("ascii") for p in (reports / "figures").iterdir()}
+    on_disk = {p.stem: base64.b64encode(p.read_bytes()).decode("ascii")
+               for p in (reports / "figures").iterdir()}
     assert embedded and on_disk == embedded
     assert sorted(p.name for p in reports.iterdir()) == ["figures", "footprint_report.html"]
 
@@ -214,8 +220,10 @@ def test_the_space_surrogates_and_report_survive_sigkill_and_a_plain_rerun(tmp_p
     assert "RUN_SUCCESS" in log
     assert _space_digest(store) == _space_digest(space_store)
     assert _space_digest(store)[0][:2] == (SPACE_SIZE, SPACE_SIZE)
-    assert _rows(store, "SELECT key, value FROM nas_assets_meta WHERE key IN ('network_shape', 'space_format') "
-                        "ORDER BY key") == [("network_shape", json.dumps(asdict(SO2SAT_SHAPE), sort_keys=True)),
+    assert _rows(store, "SELECT key, value FROM nas_assets_meta WHERE key IN ('network_shape', "
+                        "'space_format') "
+                        "ORDER BY key") == [("network_shape", json.dumps(asdict(SO2SAT_SHAPE),
+                                                                         sort_keys=True)),
                                            ("space_format", SPACE_FORMAT)]
     assert not store.with_name(f"{store.name}.wal").exists()
     _assert_clean(tmp_path, home, data)
@@ -230,7 +238,8 @@ def test_the_space_surrogates_and_report_survive_sigkill_and_a_plain_rerun(tmp_p
     ], config=LATER_STAGES)
     assert "RUN_SUCCESS" in log
     targets = _assert_one_version_per_target(models)
-    assert _rows(store, "SELECT count(*), count(DISTINCT (arch_hash, metric, budget)) FROM surrogate_predictions") == [
+    assert _rows(store, "SELECT count(*), count(DISTINCT (arch_hash, metric, budget)) FROM "
+                        "surrogate_predictions") == [
         (SPACE_SIZE * len(targets), SPACE_SIZE * len(targets))]
     _assert_clean(tmp_path, home, data)
 

@@ -24,9 +24,12 @@ def env(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("NAS_ASSETS_TRAINING", "foo", "NAS_ASSETS_TRAINING='foo': expected one of ('demo', 'paper')"),
-    ("NAS_ASSETS_DEVICES", "abc", "NAS_ASSETS_DEVICES='abc': expected a whole number >= 1 (training processes per job)"),
-    ("NAS_ASSETS_DEVICES", "0", "NAS_ASSETS_DEVICES='0': expected a whole number >= 1 (training processes per job)"),
-    ("NAS_ASSETS_DEVICES", "-2", "NAS_ASSETS_DEVICES='-2': expected a whole number >= 1 (training processes per job)"),
+    ("NAS_ASSETS_DEVICES", "abc", "NAS_ASSETS_DEVICES='abc': expected a whole number >= 1 (training "
+                                  "processes per job)"),
+    ("NAS_ASSETS_DEVICES", "0", "NAS_ASSETS_DEVICES='0': expected a whole number >= 1 (training processes "
+                                "per job)"),
+    ("NAS_ASSETS_DEVICES", "-2", "NAS_ASSETS_DEVICES='-2': expected a whole number >= 1 (training processes "
+                                 "per job)"),
     ("NAS_ASSETS_ACCELERATOR", "tpu", "NAS_ASSETS_ACCELERATOR='tpu': expected one of ('auto', 'cpu', 'gpu')"),
 ])
 def test_bad_variables_fail_when_the_definitions_load(env, name, value, message):
@@ -43,8 +46,10 @@ def test_gpu_accelerator_needs_a_visible_gpu(env):
     if torch.cuda.is_available():  # this machine has one: the launcher is built as asked
         assert profiles.resources()["launcher"].accelerator == "gpu"
     else:
-        with pytest.raises(ValueError, match=r"^NAS_ASSETS_ACCELERATOR='gpu' with NAS_ASSETS_DEVICES='1': accelerator "
-                                             r"'gpu': no CUDA GPU is visible on this machine; use cpu or auto$"):
+        with pytest.raises(ValueError, match=r"^NAS_ASSETS_ACCELERATOR='gpu' with NAS_ASSETS_DEVICES='1': "
+                                             r"accelerator "
+                                             r"'gpu': no CUDA GPU is visible on this machine; use cpu or "
+                                             r"auto$"):
             profiles.resources()
 
 
@@ -59,7 +64,8 @@ def test_placement_does_not_change_the_configuration_id(env, tmp_path):
     assert two["training"].config_id(two["data"]) == one["training"].config_id(one["data"])
 
 
-@pytest.mark.parametrize(("profile", "batch", "per_run"), [("local", None, 1), ("slurm", None, 25), ("local", "8", 8)])
+@pytest.mark.parametrize(("profile", "batch", "per_run"), [("local", None, 1), ("slurm", None, 25), ("local",
+                                                                                                     "8", 8)])
 def test_training_backfills_are_batched_by_profile(env, profile, batch, per_run):
     from nas_assets.defs.definitions import batched
 
@@ -82,10 +88,12 @@ def test_bad_batch_fails_when_the_definitions_load(env, value):
 
 def test_dagster_reports_the_variable_in_one_line(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "NAS_ASSETS_DATA_DIR": str(tmp_path), "NAS_ASSETS_TRAINING": "foo"}
-    out = subprocess.run([sys.executable, "-c", "import nas_assets.defs"], cwd=REPO, env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", "import nas_assets.defs"], cwd=REPO, env=env,
+                         capture_output=True,
                          text=True, timeout=120)
     assert out.returncode != 0
-    assert out.stderr.strip().splitlines()[-1] == "ValueError: NAS_ASSETS_TRAINING='foo': expected one of ('demo', 'paper')"
+    assert out.stderr.strip().splitlines()[-1] == (
+        "ValueError: NAS_ASSETS_TRAINING='foo': expected one of ('demo', 'paper')")
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
@@ -103,7 +111,8 @@ def test_impossible_training_setup_fails_when_built(tmp_path, field, value, mess
 def test_configuration_id_is_unchanged_by_the_refactoring(tmp_path):
     """The id names existing run directories: the same fields as before give the same id."""
     data = So2SatDataResource(path="/data/so2sat", cache_dir="/data/cache")
-    setup = TrainingSetupResource(runs_dir=str(tmp_path), budgets=[1, 2, 3, 4], protocol="snapshot", stem_channels=16,
+    setup = TrainingSetupResource(runs_dir=str(tmp_path), budgets=[1, 2, 3, 4], protocol="snapshot",
+                                  stem_channels=16,
                                   cells_per_stack=1, batch_size=64, lr=0.05)
     assert setup.config_id(data) == "faac1ee1e90e"  # the values main computed before this change
     assert TrainingSetupResource(runs_dir=str(tmp_path)).config_id(data) == "83664c891584"

@@ -30,7 +30,8 @@ def _params(store: Path) -> tuple:
 
 
 @pytest.mark.slow
-def test_a_rewrite_for_another_shape_cut_before_its_meta_leaves_the_old_space_whole(tmp_path, space_store, monkeypatch):
+def test_a_rewrite_for_another_shape_cut_before_its_meta_leaves_the_old_space_whole(tmp_path, space_store,
+                                                                                    monkeypatch):
     store = Path(shutil.copy(space_store, tmp_path / "nas.duckdb"))
     monkeypatch.setattr(space_assets, "build_space_table", stored_space_table(space_store))
     narrow = {"stem_channels": 64}  # another network skeleton: other parameter counts

@@ -25,7 +25,8 @@ if os.environ.get(SPACE_FROM):
 
 _root = profiles.data_dir()
 defs = build_definitions(
-    data=So2SatDataResource(path=str(_root / "so2sat_synthetic"), cache_dir=str(_root / "cache"), synthetic=True,
+    data=So2SatDataResource(path=str(_root / "so2sat_synthetic"), cache_dir=str(_root / "cache"),
+                            synthetic=True,
                             **SYNTHETIC),
     training=TrainingSetupResource(runs_dir=str(_root / "runs"), **TRAINING),
     artifacts=ArtifactsResource(models_dir=str(_root / "models"), reports_dir=str(_root / "reports")),

@@ -43,7 +43,8 @@ def _wait(predicate, timeout: float, what: str) -> None:
 def test_a_sigkilled_parent_takes_the_launched_job_along(tmp_path):
     job_pid, log = tmp_path / "job.pid", tmp_path / "launcher.log"
     with open(log, "wb") as out:
-        parent = subprocess.Popen([sys.executable, "-c", PARENT, "-c", LAUNCHER, str(job_pid), str(tmp_path / "job.log")],
+        parent = subprocess.Popen([sys.executable, "-c", PARENT, "-c", LAUNCHER, str(job_pid),
+                                   str(tmp_path / "job.log")],
                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     job = None
     try:

@@ -172,7 +172,8 @@ class Latency:
     def pct(self, q: float) -> float:
         if not self.samples:
             return float("nan")
-        return statistics.quantiles(self.samples, n=100, method="inclusive")[int(q) - 1] if len(self.samples) > 1 \
+        return statistics.quantiles(self.samples, n=100,
+                                    method="inclusive")[int(q) - 1] if len(self.samples) > 1 \
             else self.samples[0]
 
 
@@ -260,7 +261,8 @@ def run_backfill(setup: Setup, timeout_s: float = 3600, poll_graphql_s: float = 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     daemon = _start([str(BIN / "dagster-daemon"), "run", "-m", MODULE], setup.env, logs / "daemon.log")
-    web = _start([str(BIN / "dagster-webserver"), "-m", MODULE, "-h", "127.0.0.1", "-p", str(port)], setup.env,
+    web = _start([str(BIN / "dagster-webserver"), "-m", MODULE, "-h", "127.0.0.1", "-p", str(port)],
+                 setup.env,
                  logs / "webserver.log")
     reaper.ours.update({daemon.pid, web.pid})
     latency = Latency()
@@ -314,7 +316,8 @@ def run_backfill(setup: Setup, timeout_s: float = 3600, poll_graphql_s: float = 
         reaper.close()
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     descendants = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
-    return _measure(setup, backfill_id, str(status.value if status else "TIMEOUT"), wall, descendants, web_cpu,
+    return _measure(setup, backfill_id, str(status.value if status else "TIMEOUT"), wall, descendants,
+                    web_cpu,
                     latency, logs)
 
 
@@ -333,9 +336,11 @@ def _measure(setup: Setup, backfill_id: str, status: str, wall: float, descendan
     key = AssetKey("trained_architecture")
     with DagsterInstance.from_config(str(setup.home)) as instance:
         runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
-        records = instance.get_event_records(EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION, asset_key=key),
+        records = instance.get_event_records(EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION,
+                                                                asset_key=key),
                                              limit=100_000)
-        checks = instance.get_event_records(EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION), limit=100_000)
+        checks = instance.get_event_records(EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION),
+                                            limit=100_000)
         errors = []
         for run in runs:
             if run.status == DagsterRunStatus.FAILURE:
@@ -368,7 +373,8 @@ def _measure(setup: Setup, backfill_id: str, status: str, wall: float, descendan
         ingest_cpu_s=sum(value(m, "ingest_cpu_s") for m in metas),
         lock_waits=sum(value(m, "store_lock_wait_s") > 0 for m in metas),
         lock_wait_s=sum(value(m, "store_lock_wait_s") for m in metas),
-        store_failures=store_failures, sqlite_lock_errors=sqlite_locked, training_rows=training_rows, instance_mb=size, graphql=latency,
+        store_failures=store_failures, sqlite_lock_errors=sqlite_locked, training_rows=training_rows,
+        instance_mb=size, graphql=latency,
         dagster_errors=errors,
     )
 
@@ -381,7 +387,8 @@ def table(outcomes: list[Outcome]) -> str:
         ("partitions per run", lambda o: str(o.batch)),
         ("Dagster runs (failed)", lambda o: f"{o.runs} ({o.failed_runs})"),
         ("backfill status", lambda o: o.backfill_status),
-        ("partitions materialized (duplicates)", lambda o: f"{o.materialized} ({o.duplicate_materializations})"),
+        ("partitions materialized (duplicates)", lambda o: f"{o.materialized} "
+                                                           f"({o.duplicate_materializations})"),
         ("failed checks", lambda o: str(o.failed_checks)),
         ("rows in DuckDB (architectures)", lambda o: str(o.training_rows)),
         ("wall time, s", lambda o: f"{o.wall_s:.0f}"),
@@ -391,7 +398,8 @@ def table(outcomes: list[Outcome]) -> str:
         ("  ingest per partition, s", lambda o: f"{o.ingest_cpu_s / o.partitions:.3f}"),
         ("  rest (daemon, run workers, Pipes, launch), s",
          lambda o: f"{(o.orchestration_cpu_s - o.step_start_cpu_s - o.ingest_cpu_s) / o.partitions:.2f}"),
-        ("training CPU per partition, s", lambda o: f"{o.train_cpu_s / o.partitions:.2f}" if o.train_cpu_s else "(SLURM)"),
+        ("training CPU per partition, s",
+         lambda o: f"{o.train_cpu_s / o.partitions:.2f}" if o.train_cpu_s else "(SLURM)"),
         ("webserver CPU, s", lambda o: f"{o.webserver_cpu_s:.0f}"),
         ("DuckDB lock waits (s waited)", lambda o: f"{o.lock_waits} ({o.lock_wait_s:.1f})"),
         ("DuckDB lock failures", lambda o: str(o.store_failures)),

@@ -43,33 +43,41 @@ def test_one_run_trains_a_range_and_fails_only_the_failed_partition(tmp_path, mo
     resources = {
         "store": StoreResource(path=str(store)), "data": data,
         "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), **TRAINING),
-        "launcher": LocalLauncher(python=failing_python(tmp_path, f"{bad['matrix']}:{bad['ops']}"), batch_concurrency=2),
+        "launcher": LocalLauncher(python=failing_python(tmp_path, f"{bad['matrix']}:{bad['ops']}"),
+                                  batch_concurrency=2),
         **later_stage_resources(tmp_path),
     }
     assets = [*batched(10), *CHECKS]
     monkeypatch.setenv("NAS_ASSETS_CPU_THREADS", "1")
     with instance_for_test() as instance:
-        assert materialize(assets, instance=instance, resources=resources, selection=["so2sat_dataset"]).success
+        assert materialize(assets, instance=instance, resources=resources,
+                           selection=["so2sat_dataset"]).success
         instance.add_dynamic_partitions(ARCHITECTURE_PARTITIONS.name, keys)
-        result = materialize(assets, instance=instance, resources=resources, selection=["trained_architecture"],
+        result = materialize(assets, instance=instance, resources=resources,
+                             selection=["trained_architecture"],
                              tags={RANGE_START: keys[0], RANGE_END: keys[2]}, raise_on_error=False)
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         text = str(failure.event_specific_data.error.message)
-        assert "1 of 3 partitions of this run did not materialize" in text and keys[2] in text and "exited with code 3" in text
+        assert ("1 of 3 partitions of this run did not materialize" in text and keys[2] in text
+                and "exited with code 3" in text)
         mats = [e.event_specific_data.materialization for e in result.all_events
                 if e.event_type == DagsterEventType.ASSET_MATERIALIZATION]
         assert sorted(m.partition for m in mats) == sorted(keys[:2])
-        assert all(m.metadata["batch_partitions"].value == 3 and m.metadata["train_cpu_s"].value > 0 for m in mats)
-        checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        assert all(m.metadata["batch_partitions"].value == 3 and m.metadata["train_cpu_s"].value > 0
+                   for m in mats)
+        checks = [e.event_specific_data for e in result.all_events
+                  if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         assert sorted({c.partition for c in checks}) == sorted(keys[:2]) and len(checks) == 6
         assert all(c.passed for c in checks)
         # the range again once the cause is gone: only the failed partition trains, the run succeeds
         resources["launcher"] = LocalLauncher(batch_concurrency=2)
-        again = materialize(assets, instance=instance, resources=resources, selection=["trained_architecture"],
+        again = materialize(assets, instance=instance, resources=resources,
+                            selection=["trained_architecture"],
                             tags={RANGE_START: keys[0], RANGE_END: keys[2]})
         assert again.success
-        mats = {e.event_specific_data.materialization.partition: e.event_specific_data.materialization.metadata
+        mats = {e.event_specific_data.materialization.partition:
+                e.event_specific_data.materialization.metadata
                 for e in again.all_events if e.event_type == DagsterEventType.ASSET_MATERIALIZATION}
         assert sorted(mats) == sorted(keys)
         assert [k for k in keys if not mats[k]["reused_result"].value] == [keys[2]]
@@ -79,10 +87,11 @@ def test_one_run_trains_a_range_and_fails_only_the_failed_partition(tmp_path, mo
 
 
 def test_batched_backfill_through_daemon_and_webserver(tmp_path):
-    """The orchestration benchmark's path at CI size: 30 partitions (NAS_ASSETS_ORCHESTRATION_PARTITIONS), 8 per run:
-    4 runs, the training pool's limit, so 4 trainers at once."""
-    setup = prepare(tmp_path, int(os.environ.get("NAS_ASSETS_ORCHESTRATION_PARTITIONS", "30")), "small", "local",
-                    batch=8)
+    """The orchestration benchmark's path at CI size: 30 partitions
+    (NAS_ASSETS_ORCHESTRATION_PARTITIONS), 8 per run: 4 runs, the training pool's limit, so 4
+    trainers at once."""
+    setup = prepare(tmp_path, int(os.environ.get("NAS_ASSETS_ORCHESTRATION_PARTITIONS", "30")), "small",
+                    "local", batch=8)
     outcome = run_backfill(setup, timeout_s=900)
     print("\n" + table([outcome]))
     assert outcome.backfill_status == "COMPLETED_SUCCESS", outcome.dagster_errors

@@ -81,7 +81,8 @@ def sleeper():
 def test_only_live_processes_of_this_host_count(tmp_path: Path, sleeper):
     exited = subprocess.Popen(["true"])
     exited.wait()
-    with registered(tmp_path), registered(tmp_path, pid=sleeper.pid), registered(tmp_path, pid=exited.pid) as dead:
+    with registered(tmp_path), registered(tmp_path, pid=sleeper.pid), registered(tmp_path,
+                                                                                 pid=exited.pid) as dead:
         # pid 1 lives, but started at another time than this ticket says: a gone training's pid, reused
         impostor = dead.with_name(dead.name.rsplit("-", 1)[0] + "-1")
         impostor.write_text(f"1 {int(process_start_time(1) or 0) + 1}")
@@ -136,10 +137,12 @@ def test_a_launched_training_shares_and_records_its_threads(so2sat_dir: Path, tm
 
     trainings = tmp_path / "trainings"
     out = tmp_path / "runs"
-    command = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(so2sat_dir), "--out", str(out),
+    command = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(so2sat_dir), "--out",
+               str(out),
                "--cache-dir", str(tmp_path / "cache"), "--epochs", "1", "--accelerator", "cpu", *SMALL]
     with registered(trainings, pid=sleeper.pid) as other:
-        outcome = run_local(command, {"NAS_ASSETS_CPU_THREADS": "2"}, tmp_path / "train.log", trainings_dir=trainings)
+        outcome = run_local(command, {"NAS_ASSETS_CPU_THREADS": "2"}, tmp_path / "train.log",
+                            trainings_dir=trainings)
         assert outcome.returncode == 0, (tmp_path / "train.log").read_text()[-2000:]
         assert [p.name for p in trainings.iterdir()] == [other.name]  # the trainer's own ticket is gone
     record = json.loads(next(out.glob("*.json")).read_text())

@@ -43,20 +43,26 @@ TABLES: dict[str, str] = {
         "is_new BOOLEAN NOT NULL"
     ),
     "training_runs": (
-        "arch_hash VARCHAR NOT NULL, run_key VARCHAR NOT NULL, dataset VARCHAR, seed INTEGER, recipe VARCHAR, "
+        "arch_hash VARCHAR NOT NULL, run_key VARCHAR NOT NULL, dataset VARCHAR, seed INTEGER, recipe "
+        "VARCHAR, "
         "protocol VARCHAR, max_epochs INTEGER, params BIGINT, flops BIGINT, train_seconds DOUBLE, "
-        "eval_seconds DOUBLE, images_per_second DOUBLE, world_size INTEGER, device VARCHAR, hostname VARCHAR, slurm_job_id VARCHAR, "
+        "eval_seconds DOUBLE, images_per_second DOUBLE, world_size INTEGER, device VARCHAR, hostname "
+        "VARCHAR, slurm_job_id VARCHAR, "
         "launcher VARCHAR, test_overall_accuracy DOUBLE, test_macro_accuracy DOUBLE, test_kappa DOUBLE, "
-        "config VARCHAR, result_path VARCHAR, ingested_at TIMESTAMP DEFAULT current_timestamp, config_key VARCHAR, "
+        "config VARCHAR, result_path VARCHAR, ingested_at TIMESTAMP DEFAULT current_timestamp, config_key "
+        "VARCHAR, "
         "PRIMARY KEY (arch_hash, run_key)"
     ),
     "budget_metrics": (
         "arch_hash VARCHAR NOT NULL, run_key VARCHAR NOT NULL, epoch INTEGER NOT NULL, train_seconds DOUBLE, "
-        "train_overall_accuracy DOUBLE, train_macro_accuracy DOUBLE, train_kappa DOUBLE, train_loss DOUBLE, val_overall_accuracy DOUBLE, val_macro_accuracy DOUBLE, val_kappa DOUBLE, val_loss DOUBLE, test_overall_accuracy DOUBLE, test_macro_accuracy DOUBLE, test_kappa DOUBLE, test_loss DOUBLE, "
+        "train_overall_accuracy DOUBLE, train_macro_accuracy DOUBLE, train_kappa DOUBLE, train_loss DOUBLE, "
+        "val_overall_accuracy DOUBLE, val_macro_accuracy DOUBLE, val_kappa DOUBLE, val_loss DOUBLE, "
+        "test_overall_accuracy DOUBLE, test_macro_accuracy DOUBLE, test_kappa DOUBLE, test_loss DOUBLE, "
         "PRIMARY KEY (arch_hash, run_key, epoch)"
     ),
     "class_metrics": (
-        "arch_hash VARCHAR NOT NULL, run_key VARCHAR NOT NULL, epoch INTEGER NOT NULL, class_index SMALLINT NOT NULL, "
+        "arch_hash VARCHAR NOT NULL, run_key VARCHAR NOT NULL, epoch INTEGER NOT NULL, class_index SMALLINT "
+        "NOT NULL, "
         "train_accuracy DOUBLE, val_accuracy DOUBLE, test_accuracy DOUBLE, "
         "PRIMARY KEY (arch_hash, run_key, epoch, class_index)"
     ),
@@ -79,7 +85,8 @@ TABLES: dict[str, str] = {
     ),
     # paired bootstrap of So2Sat's trained sample minus CIFAR-10 on the same cells, per metric
     "footprint_differences": (
-        "metric VARCHAR PRIMARY KEY, landscape_a VARCHAR NOT NULL, landscape_b VARCHAR NOT NULL, value_a DOUBLE, "
+        "metric VARCHAR PRIMARY KEY, landscape_a VARCHAR NOT NULL, landscape_b VARCHAR NOT NULL, value_a "
+        "DOUBLE, "
         "value_b DOUBLE, difference DOUBLE, ci_low DOUBLE, ci_high DOUBLE, verdict VARCHAR NOT NULL, "
         "method VARCHAR NOT NULL, computed_at TIMESTAMP NOT NULL"
     ),
@@ -129,13 +136,15 @@ def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPy
                 holder = _LOCK_RE.search(text)
                 raise StoreError(
                     f"{path}: the database is locked by another process "
-                    f"({'held by ' + holder.group(1) if holder else text.strip()}). DuckDB allows one writer: "
+                    f"({'held by ' + holder.group(1) if holder else text.strip()}). DuckDB allows one "
+                    "writer: "
                     "stop that process (e.g. another Dagster run or a python shell) or wait for it to finish."
                 ) from None
             if not path.exists():  # nothing to refuse: the file could not be created
                 raise StoreError(
                     f"{path}: cannot create the store ({text.strip()}); the directory {path.parent} is not "
-                    "writable by this user: make it writable or point the store at another path (NAS_ASSETS_DB)."
+                    "writable by this user: make it writable or point the store at another path "
+                    "(NAS_ASSETS_DB)."
                 ) from None
             if "permission denied" in text.lower():
                 raise StoreError(
@@ -155,7 +164,9 @@ def _open(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPy
 
 
 def existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()
+    rows = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+    ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -164,7 +175,8 @@ def _check_or_init(conn: duckdb.DuckDBPyConnection, path: Path, read_only: bool)
     if META_TABLE not in tables:
         if tables:
             raise StoreError(
-                f"{path}: a DuckDB database that nas_assets did not create (tables: {', '.join(sorted(tables))}; "
+                f"{path}: a DuckDB database that nas_assets did not create (tables: "
+                f"{', '.join(sorted(tables))}; "
                 f"no {META_TABLE} table). Refusing to write into it: choose another store path."
             )
         if read_only:
@@ -173,7 +185,8 @@ def _check_or_init(conn: duckdb.DuckDBPyConnection, path: Path, read_only: bool)
         for name, columns in TABLES.items():
             conn.execute(f"CREATE TABLE {name} ({columns})")
         conn.execute(
-            f"INSERT INTO {META_TABLE} VALUES ('schema', ?), ('schema_version', ?)", [SCHEMA_NAME, SCHEMA_VERSION]
+            f"INSERT INTO {META_TABLE} VALUES ('schema', ?), ('schema_version', ?)", [SCHEMA_NAME,
+                                                                                      SCHEMA_VERSION]
         )
         conn.execute("COMMIT")
         return
@@ -218,7 +231,8 @@ def _add_missing_columns(conn: duckdb.DuckDBPyConnection, tables: set[str]) -> s
 
 
 @contextmanager
-def connect(path: str | Path, read_only: bool = False, lock_timeout_s: float = 5.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: str | Path, read_only: bool = False,
+            lock_timeout_s: float = 5.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open (creating if absent) a nas_assets store and check it is one.
 
     Args:
@@ -247,7 +261,8 @@ def connect(path: str | Path, read_only: bool = False, lock_timeout_s: float = 5
         conn.close()
 
 
-def _replace(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: str = "", params=()) -> None:
+def _replace(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: str = "",
+             params=()) -> None:
     """Replace all rows (or those matching ``where``) by ``frame`` in one transaction.
 
     A full replacement re-creates the table: deleting 400k primary keys and inserting them
@@ -257,7 +272,8 @@ def _replace(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, w
         _replace_rows(conn, table, frame, where, params)
 
 
-def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: str = "", params=()) -> None:
+def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, where: str = "",
+                  params=()) -> None:
     """:func:`_replace` inside the caller's transaction."""
     if where:
         conn.execute(f"DELETE FROM {table} {where}", list(params))
@@ -381,7 +397,8 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFra
     _replace(conn, table, frame)
 
 
-def write_footprints(conn: duckdb.DuckDBPyConnection, footprints: pd.DataFrame, differences: pd.DataFrame) -> None:
+def write_footprints(conn: duckdb.DuckDBPyConnection, footprints: pd.DataFrame,
+                     differences: pd.DataFrame) -> None:
     """Replace ``footprints`` and ``footprint_differences`` together, in one transaction."""
     with transaction(conn):
         for table, frame in (("footprints", footprints), ("footprint_differences", differences)):
@@ -405,7 +422,8 @@ def write_reference(conn: duckdb.DuckDBPyConnection, results: pd.DataFrame, pred
                     version: str, summary: dict | None = None) -> None:
     """Replace the CIFAR-10 reference landscape (measured rows and whole-space predictions) and
     record its version (the source fingerprint) and summary, in one transaction."""
-    _check_columns(results, ["arch_hash", "budget", "val_accuracy", "test_accuracy", "source"], "reference_results")
+    _check_columns(results, ["arch_hash", "budget", "val_accuracy", "test_accuracy", "source"],
+                   "reference_results")
     _check_columns(predictions, ["arch_hash", "budget", "mean", "std"], "reference_predictions")
     with transaction(conn):
         for table, frame in (("reference_results", results), ("reference_predictions", predictions)):
@@ -441,7 +459,8 @@ def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFram
     with transaction(conn):
         conn.register("_keys", runs[["arch_hash", "run_key"]])
         for table in RESULT_TABLES:
-            conn.execute(f"DELETE FROM {table} WHERE (arch_hash, run_key) IN (SELECT (arch_hash, run_key) FROM _keys)")
+            conn.execute(f"DELETE FROM {table} WHERE (arch_hash, run_key) IN (SELECT (arch_hash, run_key) "
+                         "FROM _keys)")
         conn.unregister("_keys")
         for table in RESULT_TABLES:
             if not frames[table].empty:
@@ -449,7 +468,8 @@ def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFram
     return len(runs)
 
 
-def read_padded_space(conn: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def read_padded_space(conn: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray,
+                                                                                  np.ndarray]]:
     """Hashes and padded (matrices, labels, n_vertices) of every stored cell, in ``arch_index`` order."""
     from nas_assets.core.cells.table import padded_arrays
 

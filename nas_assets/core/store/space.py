@@ -16,7 +16,8 @@ def cell_strings(conn: duckdb.DuckDBPyConnection, arch_hash: str) -> tuple[str, 
 
 def cells_strings(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[str, tuple[str, str]]:
     """``(matrix, ops)`` strings of the given cells that are in the ``architectures`` table, by hash."""
-    rows = conn.execute("SELECT arch_hash, matrix, ops FROM architectures WHERE arch_hash IN (SELECT unnest(?))",
+    rows = conn.execute("SELECT arch_hash, matrix, ops FROM architectures WHERE arch_hash IN (SELECT "
+                        "unnest(?))",
                         [list(hashes)]).fetchall()
     return {h: (m, o) for h, m, o in rows}
 

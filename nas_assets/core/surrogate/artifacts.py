@@ -2,7 +2,7 @@
 
 Layout under a models directory::
 
-    <models>/<target>/<version>/            one surrogate artifact (members + manifest), renamed into place whole
+    <models>/<target>/<version>/            one artifact (members + manifest), renamed into place whole
     <models>/<target>/<version>/cv_predictions.csv   the evaluation's out-of-fold mean and calibrated std
     <models>/index.json                     the current version of every target (atomic)
 
@@ -66,7 +66,8 @@ class Target:
         return f"{self.metric}@{self.budget}"
 
 
-def parse_targets(items: Sequence[str], budgets: Sequence[int], metrics: Sequence[str] = VALIDATION_METRICS) -> list[Target]:
+def parse_targets(items: Sequence[str], budgets: Sequence[int],
+                  metrics: Sequence[str] = VALIDATION_METRICS) -> list[Target]:
     """Expand ``metric@budget`` strings; budget may be an integer, ``all`` or ``last``.
 
     Args:
@@ -163,7 +164,8 @@ def fit_target(
         if bad.any():
             raise ValueError(f"surrogate {target.name}: values must be fractions in [0, 1); "
                              f"{int(bad.sum())} are not (e.g. {values[bad][:3].tolist()})")
-    cfg = SurrogateConfig.from_kwargs(config, target_transform="neg_log_error" if TARGET_METRICS[target.metric] else "none")
+    cfg = SurrogateConfig.from_kwargs(
+        config, target_transform="neg_log_error" if TARGET_METRICS[target.metric] else "none")
     folds = max(2, min(n_folds, n // 3))
     # the calibration method is part of the version: an artifact from before it (or from another
     # method) is refitted rather than reused with a std of another meaning
@@ -203,7 +205,8 @@ def fit_target(
         surrogate = fit_surrogate(pairs, values, config=cfg, shape=shape, target=target.name,
                                   data_info={**(data_info or {}), "target": target.name, "version": version},
                                   metrics=evaluation,
-                                  oof=OutOfFold(report["oof_predictions"], report["oof_std"], report["protocol"]))
+                                  oof=OutOfFold(report["oof_predictions"], report["oof_std"],
+                                                report["protocol"]))
         surrogate.write_files(staged)
         replace_dir(staged, directory)
     except BaseException:
@@ -212,7 +215,9 @@ def fit_target(
     return FittedTarget(target, directory, surrogate, evaluation, False, cv)
 
 
-def write_index(models_dir: str | os.PathLike, fitted: Sequence[FittedTarget], info: dict[str, Any]) -> dict[str, Any]:
+def write_index(models_dir: str | os.PathLike, fitted: Sequence[FittedTarget], info: dict[str,
+                                                                                          Any]) -> dict[str,
+                                                                                                        Any]:
     """Record the current artifact of every target (atomically replaces the previous index).
 
     Returns:
@@ -243,11 +248,13 @@ def read_index(models_dir: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: not valid JSON ({exc}); materialize surrogate_model again") from None
 
 
-def load_current(models_dir: str | os.PathLike, nthread: int | None = None) -> tuple[dict[str, Any], dict[Target, Surrogate]]:
+def load_current(models_dir: str | os.PathLike, nthread: int | None = None) -> tuple[dict[str, Any],
+                                                                                     dict[Target, Surrogate]]:
     """The index and the surrogates it names (key: :class:`Target`), predicting with ``nthread``."""
     index = read_index(models_dir)
     root = Path(models_dir)
-    return index, {Target(t["metric"], int(t["budget"])): Surrogate.load(root / t["directory"], nthread=nthread)
+    return index, {Target(t["metric"], int(t["budget"])): Surrogate.load(root / t["directory"],
+                                                                         nthread=nthread)
                    for t in index["targets"]}
 
 

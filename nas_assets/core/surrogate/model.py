@@ -611,7 +611,8 @@ class Surrogate:
                 first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise SurrogateArtifactError(f"{file}: XGBoost cannot read it ({first_line})") from None
             models.append(booster)
-        return cls(models, config, shape, manifest).set_nthread(config.nthread if nthread is None else nthread)
+        return cls(models, config, shape,
+                   manifest).set_nthread(config.nthread if nthread is None else nthread)
 
     def set_nthread(self, nthread: int) -> "Surrogate":
         """Use ``nthread`` threads for prediction from now on (fits use one; see SurrogateConfig)."""

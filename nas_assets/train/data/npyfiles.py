@@ -48,7 +48,7 @@ class NpyWriter:
             raise ValueError(
                 f"{self.path.name}: block {block.shape} {block.dtype} does not fit {self.shape} {self.dtype}"
             )
-        data = memoryview(np.ascontiguousarray(block)).cast("B")
+        data = np.ascontiguousarray(block).data.cast("B")
         self._file.write(data)
         self.crc = zlib.crc32(data, self.crc)
         self.rows += len(block)
@@ -119,12 +119,13 @@ def read_npy(path: Path, entry: dict[str, Any], *, verify: bool = True, mmap: bo
             raise NpyError(
                 f"{path.name}: has {size - offset} data bytes, expected {entry['bytes']} (truncated?)"
             )
+        array: np.ndarray
         if mmap and entry["bytes"]:
             array = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=tuple(shape))
-            crc = _crc32(memoryview(array.reshape(-1).view(np.uint8))) if verify else None
+            crc = _crc32(array.reshape(-1).view(np.uint8).data) if verify else None
         else:
             array = np.empty(shape, dtype=dtype)
-            flat = memoryview(array.reshape(-1).view(np.uint8))
+            flat = array.reshape(-1).view(np.uint8).data
             crc = 0
             for start in range(0, len(flat), _IO_BLOCK):
                 view = flat[start : start + _IO_BLOCK]
