@@ -23,6 +23,8 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from nas_assets.core.processes import process_exists
+
 #: What follows ``.<name>`` in a staged or set-aside copy's name.
 _STAGED = re.compile(r"\.(?P<pid>\d+)-[A-Za-z0-9_]+\.(?:tmp|old)")
 
@@ -31,19 +33,6 @@ def staged_path(path: str | os.PathLike, kind: str = "tmp") -> Path:
     """A fresh name beside ``path`` for this process's staged (``tmp``) or set-aside (``old``) copy."""
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.{kind}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process nobody has reaped yet is gone for our purpose
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
@@ -63,7 +52,7 @@ def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
         return removed
     for entry in entries:
         match = entry.name.startswith(prefix) and _STAGED.fullmatch(entry.name[len(prefix):])
-        if not match or _alive(int(match["pid"])):
+        if not match or process_exists(int(match["pid"])):
             continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)

@@ -21,6 +21,8 @@ from typing import Optional
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from nas_assets.core.processes import process_exists
+
 _ACTIVE = [DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
 
@@ -70,12 +72,8 @@ def _run_process(instance: DagsterInstance, run_id: str) -> Optional[tuple[int, 
 
 def _alive_since(pid: int, timestamp: float) -> bool:
     """Whether process ``pid`` exists and was started no later than ``timestamp`` (not a reused pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_exists(pid):
         return False
-    except PermissionError:
-        pass  # another user's process: it exists
     started = _start_time(pid)
     if started is None:
         return True  # cannot tell (not Linux): existing is alive

@@ -41,6 +41,18 @@ PROFILES = ("local", "slurm")
 PARTITIONS_PER_RUN = {"local": 1, "slurm": 25}
 
 
+def _whole_number(variable: str, text: str, meaning: str) -> int:
+    """The value of an environment variable that must be a whole number >= 1, or a ValueError
+    naming the variable, its value and what it counts."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"{variable}={text!r}: expected a whole number >= 1 ({meaning})")
+    return count
+
+
 #: ``NAS_ASSETS_TRAINING`` values.
 TRAINING_PRESETS: dict[str, TrainConfig] = {"demo": DEMO_TRAINING, "paper": PAPER_TRAINING}
 
@@ -60,13 +72,7 @@ def local_launcher(accelerator: str, devices: str) -> LocalLauncher:
     where a run executes does not change what it measures."""
     if accelerator not in ACCELERATORS:
         raise ValueError(f"NAS_ASSETS_ACCELERATOR={accelerator!r}: expected one of {ACCELERATORS}")
-    try:
-        count = int(devices)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise ValueError(f"NAS_ASSETS_DEVICES={devices!r}: expected a whole number >= 1 (training processes "
-                         "per job)")
+    count = _whole_number("NAS_ASSETS_DEVICES", devices, "training processes per job")
     try:
         check_placement(accelerator, count)
     except ValueError as exc:
@@ -96,14 +102,7 @@ def partitions_per_run() -> int:
     text = os.environ.get("NAS_ASSETS_BATCH")
     if text is None:
         return PARTITIONS_PER_RUN[profile_name()]
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise ValueError(f"NAS_ASSETS_BATCH={text!r}: expected a whole number >= 1 (partitions per backfill "
-                         "run)")
-    return count
+    return _whole_number("NAS_ASSETS_BATCH", text, "partitions per backfill run")
 
 
 def resources() -> dict:

@@ -36,6 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from nas_assets.core.processes import process_exists
+
 # set by the local launcher: the directory of the tickets of this machine's trainings
 from nas_assets.launch.local import TRAININGS_DIR_VAR  # noqa: F401 (re-exported for the trainer)
 
@@ -66,12 +68,8 @@ def process_start_time(pid: int) -> str | None:
 
 
 def _alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_exists(pid):
         return False
-    except PermissionError:  # another user's live process
-        pass
     now = process_start_time(pid)
     return start is None or now is None or now == start
 

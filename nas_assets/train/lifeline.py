@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+from nas_assets.core.processes import process_exists
 from nas_assets.launch.local import LAUNCHER_PID_VAR
 
 _PR_SET_PDEATHSIG = 1
@@ -41,21 +42,11 @@ def tie_to_launcher(poll_s: float = 1.0) -> bool:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog alone
             pass
-    if parent != int(named) and not _alive(int(named)):
+    if parent != int(named) and not process_exists(int(named)):
         # the launcher died before the parent-death signal was armed
         os._exit(128 + signal.SIGKILL)
     os.environ[LAUNCHER_PID_VAR] = str(os.getpid())  # children (DDP ranks) tie to this process
     threading.Thread(target=_watch, args=(parent, poll_s), name="launcher-watchdog", daemon=True).start()
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
