@@ -21,7 +21,7 @@ from typing import Optional
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from nas_assets.core.processes import process_exists
+from nas_assets.core.processes import process_exists, process_start_ticks
 
 _ACTIVE = [DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
@@ -82,16 +82,13 @@ def _alive_since(pid: int, timestamp: float) -> bool:
 
 def _start_time(pid: int) -> Optional[float]:
     """Start of process ``pid`` in seconds since the epoch (Linux /proc), None if unknown."""
+    ticks = process_start_ticks(pid)
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
                     if line.startswith("btime "))
     except (OSError, StopIteration, ValueError):
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return float("inf")  # a zombie waiting to be reaped is not running anything
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return None if ticks is None else boot + int(ticks) / os.sysconf("SC_CLK_TCK")
 
 
 def reap_on_load() -> None:

@@ -36,7 +36,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from nas_assets.core.files import atomic_write
 from nas_assets.core.processes import process_exists
+from nas_assets.core.processes import process_start_ticks as process_start_time
 
 # set by the local launcher: the directory of the tickets of this machine's trainings
 from nas_assets.launch.local import TRAININGS_DIR_VAR  # noqa: F401 (re-exported for the trainer)
@@ -51,20 +53,6 @@ def default_trainings_dir() -> Path:
 def thread_share(allotted: int, live: int) -> int:
     """Threads of one of ``live`` trainings sharing ``allotted`` CPUs: an equal share, at least one."""
     return max(1, allotted // max(1, live))
-
-
-def process_start_time(pid: int) -> str | None:
-    """The start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22), or None.
-
-    Together with the pid it names one process: a pid reused by a later process has another start.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # the command name (field 2) is in parentheses and may hold spaces: split after its ')'
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
 
 
 def _alive(pid: int, start: str | None) -> bool:
@@ -113,9 +101,7 @@ def registered(directory: Path, pid: int | None = None) -> Iterator[Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / _ticket_name(pid)
-    tmp = directory / f".{path.name}.tmp"
-    tmp.write_text(f"{pid} {process_start_time(pid) or ''}")
-    os.replace(tmp, path)  # readers see a whole ticket or none
+    atomic_write(path, f"{pid} {process_start_time(pid) or ''}")  # readers see a whole ticket or none
     try:
         yield path
     finally:
