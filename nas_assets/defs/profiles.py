@@ -11,6 +11,8 @@ only; checked when the definitions load; not part of the configuration id (resul
 docs/orchestration.md).
 ``NAS_ASSETS_SO2SAT_DIR``: a real So2Sat directory; unset = the embedded synthetic stand-in.
 ``NAS_ASSETS_DATA_DIR`` (default ./data) and ``NAS_ASSETS_DB``: where files and the store live.
+``NAS_ASSETS_CPU_SHARING``: ``adaptive`` (default) or ``fixed`` threads for CPU trainings (checked here,
+read by each trainer; see ``nas_assets.train.cpus``).
 ``NAS_ASSETS_NB101``: NAS-Bench-101 CIFAR-10 data (``nasbench_full.tfrecord`` or a .json export)
 for the reference landscape; default: the 20,001 NB101 cells shipped with the package.
 """
@@ -32,6 +34,7 @@ from nas_assets.defs.resources import (
 )
 from nas_assets.locations import data_dir, reference_path, store_path
 from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
+from nas_assets.train.cpus import cpu_sharing
 from nas_assets.train.placement import ACCELERATORS, check_placement
 
 PROFILES = ("local", "slurm")
@@ -108,6 +111,7 @@ def partitions_per_run() -> int:
 def resources() -> dict:
     """The resources of the selected profile."""
     profile = profile_name()
+    cpu_sharing()  # read by each trainer; a wrong value fails here, when the definitions load
     preset = os.environ.get("NAS_ASSETS_TRAINING", "demo" if profile == "local" else "paper")
     root = data_dir()
     real = os.environ.get("NAS_ASSETS_SO2SAT_DIR")

@@ -169,10 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     problem = _writable_dir(out)
     if problem:
         return fail(problem)
-    from nas_assets.train.cpus import allotted_cpus, configure_threads
+    from nas_assets.train.cpus import allotted_cpus, configure_threads, cpu_sharing
 
     try:  # the CPUs this process was given (SLURM, affinity, cgroup), not the machine's
         cpus = allotted_cpus(local_ranks=max(1, args.devices))
+        sharing = cpu_sharing()
     except ValueError as exc:
         return fail(str(exc))
     configure_threads(cpus)
@@ -190,13 +191,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: cannot lock {exc.filename}: {exc.strerror}", file=sys.stderr)
             return 2
     try:  # released when main returns, not at process exit: main() may run again in this process
-        return _train_or_reuse(args, spec, config, out, cpus)
+        return _train_or_reuse(args, spec, config, out, cpus, sharing)
     finally:
         if partition is not None:
             partition.release()
 
 
-def _train_or_reuse(args: argparse.Namespace, spec, config, out: Path, cpus) -> int:
+def _train_or_reuse(args: argparse.Namespace, spec, config, out: Path, cpus, sharing: str) -> int:
     """The rest of :func:`main`, run while the partition's lock is held."""
     from nas_assets.train.reporting import REPORTER
     from nas_assets.train.reuse import ResultConflict, check_reusable
@@ -224,7 +225,7 @@ def _train_or_reuse(args: argparse.Namespace, spec, config, out: Path, cpus) -> 
     # started by the local launcher: share the machine's CPUs with the other trainings it runs;
     # made before the data load, so the first count already knows how busy the machine was
     trainings_dir = Path(os.environ[TRAININGS_DIR_VAR]) if os.environ.get(TRAININGS_DIR_VAR) else None
-    share = ThreadShare(cpus.threads, trainings_dir)
+    share = ThreadShare(cpus.threads, trainings_dir, fixed=sharing == "fixed")
     data_dir = Path(args.data)
     cache_dir = Path(args.cache_dir) if args.cache_dir else data_dir / ".nas_assets_cache"
     try:  # the cache builder locks per config: one rank/job builds it, the others reuse it

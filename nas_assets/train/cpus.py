@@ -26,6 +26,12 @@ from typing import Mapping
 
 #: Set this to pin the number of threads of a training process (an integer >= 1).
 THREADS_VAR = "NAS_ASSETS_CPU_THREADS"
+#: ``adaptive`` (default): a training's threads follow the other trainings and the measured free CPU
+#: (:mod:`nas_assets.train.thread_share`), so a busy machine does not stall it; ``fixed``: the
+#: allotment for the whole training, so a CPU training is bit-reproducible (a different thread count
+#: changes the order of floating-point reductions, and so the trained weights).
+SHARING_VAR = "NAS_ASSETS_CPU_SHARING"
+SHARING_MODES = ("adaptive", "fixed")
 #: Environment variables of the math libraries, set to the same number for child processes.
 LIBRARY_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -63,6 +69,19 @@ def _positive_int(environ: Mapping[str, str], name: str) -> int | None:
     if value < 1:
         raise ValueError(f"{name}={text!r}: expected a positive integer")
     return value
+
+
+def cpu_sharing(environ: Mapping[str, str] | None = None) -> str:
+    """``NAS_ASSETS_CPU_SHARING`` (one of :data:`SHARING_MODES`; unset = ``adaptive``).
+
+    Raises:
+        ValueError: another value, named with the allowed ones.
+    """
+    environ = os.environ if environ is None else environ
+    mode = environ.get(SHARING_VAR, "").strip() or SHARING_MODES[0]
+    if mode not in SHARING_MODES:
+        raise ValueError(f"{SHARING_VAR}={environ[SHARING_VAR]!r}: expected one of {SHARING_MODES}")
+    return mode
 
 
 def allotted_cpus(

@@ -329,7 +329,8 @@ def train_architecture(
         params = count_trainable(new_network())
     record = _result_record(spec, data, config, shape, trainer, outcomes, params, run_info)
     # the CPUs this process was given, and how many threads its steps used (fewer beside other trainings)
-    record["environment"].update(cpu_threads=share.allotted, cpu_threads_steps=share.record())
+    record["environment"].update(cpu_threads=share.allotted, cpu_threads_steps=share.record(),
+                                 cpu_sharing=share.mode)
     record["reused_budgets"] = [run.config.epochs for run in planned if run.finished is not None]
     record["timings"]["wall_seconds_this_process"] = time.time() - wall_start
     atomic_write_json(result_path(out_dir, spec), record)

@@ -24,14 +24,21 @@ class ThreadShare(L.Callback):
     instance serves every Trainer of a configuration; :attr:`steps_by_threads` (training steps
     per thread count) goes in the result.
 
+    With ``fixed`` (``NAS_ASSETS_CPU_SHARING=fixed``) the threads stay at ``allotted`` whatever
+    the load: a CPU training is then bit-reproducible, since the thread count changes the order
+    of floating-point reductions; beside other work it runs slower instead.
+
     Args:
         allotted: the CPUs this process was given (``allotted_cpus().threads``).
         trainings_dir: the tickets' directory (see :mod:`nas_assets.train.cpu_share`), or None.
         every_s: seconds between counts within an epoch.
+        fixed: keep ``allotted`` threads (no sharing).
     """
 
-    def __init__(self, allotted: int, trainings_dir: Path | None = None, every_s: float = 5.0) -> None:
+    def __init__(self, allotted: int, trainings_dir: Path | None = None, every_s: float = 5.0,
+                 fixed: bool = False) -> None:
         self.allotted = allotted
+        self.fixed = fixed
         self.trainings_dir = trainings_dir
         self.every_s = every_s
         self.steps_by_threads: Counter[int] = Counter()
@@ -41,6 +48,11 @@ class ThreadShare(L.Callback):
 
     def update(self) -> int:
         """Count the live trainings now and apply this one's share; returns the threads."""
+        if self.fixed:
+            if torch.get_num_threads() != self.allotted:
+                torch.set_num_threads(self.allotted)
+            self._checked_at = time.monotonic()
+            return self.allotted
         live = live_trainings(self.trainings_dir) if self.trainings_dir is not None else 1
         free = self._free.measure()
         if free is not None:  # else too short a window since the last count: keep its cap
@@ -62,6 +74,11 @@ class ThreadShare(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
                            batch_idx: int) -> None:
         self.steps_by_threads[torch.get_num_threads()] += 1
+
+    @property
+    def mode(self) -> str:
+        """``fixed`` or ``adaptive`` (``NAS_ASSETS_CPU_SHARING``), for the result file."""
+        return "fixed" if self.fixed else "adaptive"
 
     def record(self) -> dict[str, int]:
         """``{"threads": steps}`` for the result file (JSON keys are strings)."""

@@ -17,7 +17,7 @@ from tests.dagster_server import REPO
 def env(monkeypatch, tmp_path):
     monkeypatch.setenv("NAS_ASSETS_DATA_DIR", str(tmp_path))
     for name in ("NAS_ASSETS_PROFILE", "NAS_ASSETS_TRAINING", "NAS_ASSETS_DEVICES", "NAS_ASSETS_ACCELERATOR",
-                 "NAS_ASSETS_SO2SAT_DIR", "NAS_ASSETS_DB", "NAS_ASSETS_BATCH"):
+                 "NAS_ASSETS_SO2SAT_DIR", "NAS_ASSETS_DB", "NAS_ASSETS_BATCH", "NAS_ASSETS_CPU_SHARING"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -31,6 +31,7 @@ def env(monkeypatch, tmp_path):
     ("NAS_ASSETS_DEVICES", "-2", "NAS_ASSETS_DEVICES='-2': expected a whole number >= 1 (training processes "
                                  "per job)"),
     ("NAS_ASSETS_ACCELERATOR", "tpu", "NAS_ASSETS_ACCELERATOR='tpu': expected one of ('auto', 'cpu', 'gpu')"),
+    ("NAS_ASSETS_CPU_SHARING", "off", "NAS_ASSETS_CPU_SHARING='off': expected one of ('adaptive', 'fixed')"),
 ])
 def test_bad_variables_fail_when_the_definitions_load(env, name, value, message):
     env.setenv(name, value)

@@ -6,6 +6,7 @@ training through the local launcher for the result file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -72,7 +73,7 @@ def test_free_cpus_are_measured_over_a_window():
 
 @pytest.fixture
 def sleeper():
-    proc = subprocess.Popen(["sleep", "60"])
+    proc = subprocess.Popen(["sleep", "3600"])  # killed at teardown; outlives slow trainings
     yield proc
     proc.kill()
     proc.wait()
@@ -131,21 +132,66 @@ def test_the_thread_share_follows_the_live_trainings(tmp_path: Path, sleeper):
         torch.set_num_threads(before)
 
 
-def test_a_launched_training_shares_and_records_its_threads(so2sat_dir: Path, tmp_path: Path, sleeper):
-    """Beside one other live training, a trainer allotted 2 CPUs trains with 1 thread and says so."""
+@pytest.mark.parametrize("value, mode", [(None, "adaptive"), ("", "adaptive"), ("adaptive", "adaptive"),
+                                         ("fixed", "fixed")])
+def test_the_sharing_mode_comes_from_the_environment(value, mode):
+    from nas_assets.train.cpus import SHARING_VAR, cpu_sharing
+
+    assert cpu_sharing({} if value is None else {SHARING_VAR: value}) == mode
+    expected = r"^NAS_ASSETS_CPU_SHARING='yes': expected one of \('adaptive', 'fixed'\)$"
+    with pytest.raises(ValueError, match=expected):
+        cpu_sharing({SHARING_VAR: "yes"})
+
+
+def test_fixed_threads_ignore_the_other_trainings(tmp_path: Path, sleeper):
+    import torch
+
+    from nas_assets.train.thread_share import ThreadShare
+
+    before = torch.get_num_threads()
+    try:
+        share = ThreadShare(allotted=4, trainings_dir=tmp_path, fixed=True)
+        with registered(tmp_path), registered(tmp_path, pid=sleeper.pid):
+            assert share.update() == 4 == torch.get_num_threads()
+        assert share.mode == "fixed"
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_fixed_sharing_trains_the_same_weights_beside_another_training(so2sat_dir: Path, tmp_path: Path,
+                                                                        sleeper):
+    """The same training alone and beside another live training. With adaptive sharing (the
+    default), a trainer allotted 2 CPUs runs 1 thread beside the other, says so in its result, and
+    its metrics differ in the last digits (the reductions run in another order); with
+    ``NAS_ASSETS_CPU_SHARING=fixed`` it runs 2 threads either way and the metrics agree exactly."""
     from tests.train.test_training import ARCH, SMALL
 
-    trainings = tmp_path / "trainings"
-    out = tmp_path / "runs"
-    command = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(so2sat_dir), "--out",
-               str(out),
-               "--cache-dir", str(tmp_path / "cache"), "--epochs", "1", "--accelerator", "cpu", *SMALL]
-    with registered(trainings, pid=sleeper.pid) as other:
-        outcome = run_local(command, {"NAS_ASSETS_CPU_THREADS": "2"}, tmp_path / "train.log",
-                            trainings_dir=trainings)
-        assert outcome.returncode == 0, (tmp_path / "train.log").read_text()[-2000:]
-        assert [p.name for p in trainings.iterdir()] == [other.name]  # the trainer's own ticket is gone
-    record = json.loads(next(out.glob("*.json")).read_text())
-    steps = record["environment"]["cpu_threads_steps"]
-    assert record["environment"]["cpu_threads"] == 2 and list(steps) == ["1"] and steps["1"] > 0
-    assert record["run"]["cpu_threads_from"] == "NAS_ASSETS_CPU_THREADS"
+    def train(name: str, sharing: str, beside: bool) -> dict:
+        trainings, out = tmp_path / f"trainings-{name}", tmp_path / f"runs-{name}"
+        command = [sys.executable, "-m", "nas_assets.train", "--arch", ARCH, "--data", str(so2sat_dir),
+                   "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--epochs", "1",
+                   "--accelerator", "cpu", *SMALL]
+        env = {"NAS_ASSETS_CPU_THREADS": "2", "NAS_ASSETS_CPU_SHARING": sharing}
+        with registered(trainings, pid=sleeper.pid) if beside else contextlib.nullcontext() as other:
+            outcome = run_local(command, env, tmp_path / f"{name}.log", trainings_dir=trainings)
+            assert outcome.returncode == 0, (tmp_path / f"{name}.log").read_text()[-2000:]
+            # the trainer's own ticket is gone, the other's stays
+            assert [p.name for p in trainings.iterdir()] == ([other.name] if beside else [])
+        return json.loads(next(out.glob("*.json")).read_text())
+
+    alone = train("alone", "fixed", beside=False)
+    fixed = train("fixed", "fixed", beside=True)
+    adaptive = train("adaptive", "adaptive", beside=True)
+    assert fixed["environment"]["cpu_sharing"] == "fixed"
+    assert fixed["environment"]["cpu_threads_steps"] == alone["environment"]["cpu_threads_steps"]
+    assert list(alone["environment"]["cpu_threads_steps"]) == ["2"]
+    assert list(adaptive["environment"]["cpu_threads_steps"]) == ["1"]
+    assert adaptive["environment"]["cpu_threads"] == 2
+    assert adaptive["environment"]["cpu_sharing"] == "adaptive"
+    assert adaptive["run"]["cpu_threads_from"] == "NAS_ASSETS_CPU_THREADS"
+
+    def metrics(record: dict) -> list[dict]:  # the budget records without their timings
+        return [{k: v for k, v in budget.items() if "seconds" not in k} for budget in record["budgets"]]
+
+    assert metrics(fixed) == metrics(alone)
+    assert metrics(adaptive) != metrics(alone)
