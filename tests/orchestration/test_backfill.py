@@ -1,6 +1,6 @@
 """Batched backfills of trained_architecture: one run trains several partitions at once, each
 materialized and checked on its own; a failed partition fails alone and is re-run alone. The last
-test is the orchestration benchmark's path (daemon, webserver, GraphQL backfill) on 30 partitions."""
+test is the orchestration benchmark's path (daemon, webserver, GraphQL backfill) on 50 partitions."""
 
 from __future__ import annotations
 
@@ -87,15 +87,15 @@ def test_one_run_trains_a_range_and_fails_only_the_failed_partition(tmp_path, mo
 
 
 def test_batched_backfill_through_daemon_and_webserver(tmp_path):
-    """The orchestration benchmark's path at CI size: 30 partitions
-    (NAS_ASSETS_ORCHESTRATION_PARTITIONS), 8 per run: 4 runs, the training pool's limit, so 4
+    """The orchestration benchmark's path at CI size: 50 partitions
+    (NAS_ASSETS_ORCHESTRATION_PARTITIONS), 13 per run: 4 runs, the training pool's limit, so 4
     trainers at once."""
-    setup = prepare(tmp_path, int(os.environ.get("NAS_ASSETS_ORCHESTRATION_PARTITIONS", "30")), "small",
-                    "local", batch=8)
-    outcome = run_backfill(setup, timeout_s=900)
+    setup = prepare(tmp_path, int(os.environ.get("NAS_ASSETS_ORCHESTRATION_PARTITIONS", "50")), "small",
+                    "local", batch=13)
+    outcome = run_backfill(setup, timeout_s=1200)
     print("\n" + table([outcome]))
     assert outcome.backfill_status == "COMPLETED_SUCCESS", outcome.dagster_errors
-    assert outcome.runs == -(-len(setup.keys) // 8) and outcome.failed_runs == 0
+    assert outcome.runs == -(-len(setup.keys) // 13) and outcome.failed_runs == 0
     assert outcome.materialized == len(setup.keys) and outcome.duplicate_materializations == 0
     assert outcome.failed_checks == 0 and outcome.store_failures == 0
     assert outcome.training_rows == len(setup.keys)
