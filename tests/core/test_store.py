@@ -162,3 +162,29 @@ def test_store_below_a_file_says_so(tmp_path):
                              r"point the store at another path \(NAS_ASSETS_DB\)\."):
         with store.connect(tmp_path / "file" / "nas.duckdb"):
             pass
+
+
+def test_package_reexports_each_modules_names():
+    """``store.<name>`` is the very object its module defines: callers keep one import path."""
+    from nas_assets.core.store import connection, errors, readers, schema, writers
+
+    modules = (connection, errors, readers, schema, writers)
+    for name in store.__all__:
+        homes = [m for m in modules if getattr(m, name, None) is getattr(store, name)]
+        assert homes, f"store.{name} is not defined by one of the store's modules"
+
+
+def test_add_missing_columns_adds_later_columns_and_keeps_rows(tmp_path):
+    from nas_assets.core.store import schema
+
+    path = tmp_path / "old.duckdb"
+    with store.connect(path):
+        pass
+    conn = duckdb.connect(str(path))
+    conn.execute("INSERT INTO training_runs (arch_hash, run_key) VALUES ('a', 'k')")
+    conn.execute("ALTER TABLE training_runs DROP COLUMN protocol")
+    added = schema.add_missing_columns(conn, {"training_runs", "architectures"})
+    assert added == {("training_runs", "protocol")}
+    assert schema.add_missing_columns(conn, {"training_runs"}) == set()  # idempotent
+    assert conn.execute("SELECT arch_hash, protocol FROM training_runs").fetchall() == [("a", None)]
+    conn.close()

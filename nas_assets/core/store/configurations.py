@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from nas_assets.core.store import config_key_sql
+from nas_assets.core.store.readers import config_key_sql
 
 
 def in_config(conn: duckdb.DuckDBPyConnection, alias: str = "") -> str:

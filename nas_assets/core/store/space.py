@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
-from nas_assets.core.store import scalar
+from nas_assets.core.store.connection import scalar
 
 
 def cell_strings(conn: duckdb.DuckDBPyConnection, arch_hash: str) -> tuple[str, str] | None:

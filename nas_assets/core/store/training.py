@@ -5,13 +5,14 @@ from __future__ import annotations
 import duckdb
 
 from nas_assets.core.so2sat import VALIDATION_METRICS
-from nas_assets.core.store import existing_tables, scalar
 from nas_assets.core.store.configurations import (  # noqa: F401
     configurations,
     in_config,
     main_config,
     resolve_config,
 )
+from nas_assets.core.store.connection import scalar
+from nas_assets.core.store.schema import existing_tables
 
 #: ``results_all_configurations``: one row per trained run (architecture x configuration x seed);
 #: ``results``: the runs of the main configuration only (the one with the most trained
