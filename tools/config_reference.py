@@ -70,6 +70,26 @@ def default_text(cls: type, name: str, field) -> str:
     return f"`{json.dumps(value)}`"
 
 
+def settings_table() -> str:
+    """The training settings: each TrainConfig field with its help and its value in every preset."""
+    from nas_assets.train.cli import option
+    from nas_assets.train.config import TRAINING_PRESETS, setting_fields
+
+    presets = list(TRAINING_PRESETS)
+    rows = ["| field | option | " + " | ".join(f"`{p}`" for p in presets) + " | |",
+            "|---|---|" + "---|" * len(presets) + "---|"]
+    for f in setting_fields():
+        values = " | ".join(f"`{json.dumps(getattr(TRAINING_PRESETS[p], f.name))}`" for p in presets)
+        flag = option(f)
+        rows.append(f"| `{f.name}` | {f'`{flag}`' if flag else '(file only)'} | {values} | "
+                    f"{f.metadata['help'].replace('|', chr(92) + '|')} |")
+    return "\n".join(rows) + "\n"
+
+
+#: Generated blocks that are not pydantic classes.
+OTHER_TABLES = {"TrainConfig": settings_table}
+
+
 def table(cls: type) -> str:
     rows = ["| field | default | |", "|---|---|---|"]
     for name, field in cls.model_fields.items():
@@ -79,12 +99,14 @@ def table(cls: type) -> str:
 
 
 def render(text: str, classes: dict[str, type]) -> str:
-    missing = set(classes) - {m.group(2) for m in MARKER.finditer(text)}
+    missing = (set(classes) | set(OTHER_TABLES)) - {m.group(2) for m in MARKER.finditer(text)}
     if missing:
         raise SystemExit(f"{DOC}: no '<!-- generated: NAME -->' block for {sorted(missing)}")
 
     def replace(match: re.Match) -> str:
         name = match.group(2)
+        if name in OTHER_TABLES:
+            return match.group(1) + OTHER_TABLES[name]() + match.group(4)
         if name not in classes:
             raise SystemExit(f"{DOC}: a generated block names {name!r}, which is not a config class")
         return match.group(1) + table(classes[name]) + match.group(4)

@@ -5,7 +5,7 @@ site settings from the JSON file ``NAS_ASSETS_SLURM_CONFIG`` holding SlurmLaunch
 ``NAS_ASSETS_TRAINING``: ``demo`` (default for local: narrow network, budgets 1-4) or
 ``paper`` (NB101 protocol; default for slurm).
 ``NAS_ASSETS_ACCELERATOR`` (``cpu``, ``gpu``, ``auto``) and ``NAS_ASSETS_DEVICES`` (>= 1): local profile
-only; checked when the definitions load; not part of the configuration id (results do not depend on them).
+only; checked when the definitions load; not part of the run key (results do not depend on them).
 ``NAS_ASSETS_BATCH``: partitions of ``trained_architecture`` one backfill run covers (>= 1; default
 1 for local: a run per partition; 25 for slurm: one run submits 25 jobs and waits for all, see
 docs/orchestration.md).
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from nas_assets.defs.launchers import LocalLauncher, SlurmLauncher, TrainingLauncher
@@ -33,7 +32,7 @@ from nas_assets.defs.resources import (
     TrainingSetupResource,
 )
 from nas_assets.locations import data_dir, reference_path, store_path
-from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
+from nas_assets.train.config import TRAINING_PRESETS
 from nas_assets.train.cpus import cpu_sharing
 from nas_assets.train.placement import ACCELERATORS, check_placement
 
@@ -56,22 +55,16 @@ def _whole_number(variable: str, text: str, meaning: str) -> int:
     return count
 
 
-#: ``NAS_ASSETS_TRAINING`` values.
-TRAINING_PRESETS: dict[str, TrainConfig] = {"demo": DEMO_TRAINING, "paper": PAPER_TRAINING}
-
-
 def training_setup(preset: str, runs_dir: Path) -> TrainingSetupResource:
+    """The training resource of ``NAS_ASSETS_TRAINING`` (a preset of :data:`TRAINING_PRESETS`)."""
     if preset not in TRAINING_PRESETS:
         raise ValueError(f"NAS_ASSETS_TRAINING={preset!r}: expected one of {tuple(TRAINING_PRESETS)}")
-    base = TRAINING_PRESETS[preset]
-    fields = {k: v for k, v in asdict(base).items() if k in TrainingSetupResource.model_fields}
-    fields["budgets"] = list(base.budgets)
-    return TrainingSetupResource(runs_dir=str(runs_dir), **fields)
+    return TrainingSetupResource(runs_dir=str(runs_dir), preset=preset)
 
 
 def local_launcher(accelerator: str, devices: str) -> LocalLauncher:
     """The local launcher from ``NAS_ASSETS_ACCELERATOR`` / ``NAS_ASSETS_DEVICES``, checked now (when the
-    definitions load) rather than inside a training process. Neither changes the configuration id:
+    definitions load) rather than inside a training process. Neither changes the run key:
     where a run executes does not change what it measures."""
     if accelerator not in ACCELERATORS:
         raise ValueError(f"NAS_ASSETS_ACCELERATOR={accelerator!r}: expected one of {ACCELERATORS}")

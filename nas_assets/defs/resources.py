@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import duckdb
 from dagster import ConfigurableResource, Failure
 from pydantic import Field, model_validator
 
-from nas_assets.core import store
-from nas_assets.core.nb101.protocol import (
-    NB101_BUDGETS,
-    NB101_CELLS_PER_STACK,
-    NB101_NUM_STACKS,
-    NB101_STEM_CHANNELS,
-)
-from nas_assets.core.store.results import LEGACY_PROTOCOL, TrainingProtocol
-from nas_assets.train.config import MEASURING_FIELDS, TrainConfig
+from nas_assets.core import run_keys, store
+from nas_assets.train.config import TRAINING_PRESETS, TrainConfig, setting_fields
 
 
 class StoreResource(ConfigurableResource):
@@ -65,78 +58,91 @@ class So2SatDataResource(ConfigurableResource):
     stats: str = Field(default="train",
                        description="z-score statistics: 'train' (computed) or 'spec' (published v2).")
 
+    def identity(self) -> dict[str, str]:
+        """The data settings a run key covers (:data:`nas_assets.core.run_keys.DATA_FIELDS`), as a
+        result file records them."""
+        return {"source": str(Path(self.path).resolve()), "sensor": self.sensor,
+                "s1_transform": self.s1_transform, "stats": self.stats}
+
     def train_args(self) -> list[str]:
         return ["--data", self.path, "--cache-dir", self.cache_dir, "--sensor", self.sensor,
                 "--s1-transform", self.s1_transform, "--stats", self.stats]
 
 
+def _override_help() -> str:
+    """The ``overrides`` field's description: the settings and their help, from TrainConfig."""
+    return ("TrainConfig fields that replace the preset's, e.g. {budgets: [4, 12, 36], recipe: nb101}; "
+            "an unknown name or an impossible value fails when the resource is built. Fields: "
+            f"{', '.join(f.name for f in setting_fields())} (docs/configuration.md, Training settings).")
+
+
 class TrainingSetupResource(ConfigurableResource):
     """How every architecture of a benchmark is trained (one setting for all partitions, so the
-    benchmark is uniform), and where runs write results and checkpoints."""
+    benchmark is uniform): a named preset of ``nas_assets.train.config`` with overrides, and where
+    runs write results and checkpoints.
+
+    The overrides are one mapping checked by building the :class:`TrainConfig` rather than a
+    resource field per setting, so the dataclass stays the only declaration of the settings, their
+    defaults and help (Dagster shows the mapping as a free-form map in the launchpad).
+    """
 
     runs_dir: str = Field(description="Result files, checkpoints and job logs (a shared file "
                                       "system for SLURM).")
-    budgets: list[int] = Field(default=list(NB101_BUDGETS),
-                               description="Epochs at which metrics are recorded.")
-    protocol: TrainingProtocol = Field(
-        default=TrainConfig.protocol,
-        description="'nb101': each budget is its own run with its own cosine schedule (NAS-Bench-101); "
-                    "'snapshot': one run of the largest budget, measured at the smaller ones on "
-                    "the way (cheaper).",
-    )
-    recipe: str = Field(default="sgd", description="'sgd' (the report's) or 'nb101' (RMSProp, cosine).")
-    lr: Optional[float] = Field(default=None, description="Per-process learning rate (None: the recipe's).")
-    batch_size: int = Field(default=256, description="Per-process batch size.")
-    stem_channels: int = Field(default=NB101_STEM_CHANNELS, description="Stem width (NB101: 128).")
-    num_stacks: int = Field(default=NB101_NUM_STACKS, description="Stacks (NB101: 3).")
-    cells_per_stack: int = Field(default=NB101_CELLS_PER_STACK, description="Cells per stack (NB101: 3).")
-    seed: int = Field(default=0, description="Training seed.")
-    augment: bool = Field(default=True, description="Random flips and crops.")
-    precision: str = Field(default="auto", description="'auto' (bf16-mixed on GPU) or a Lightning precision.")
+    preset: str = Field(default="paper", description=f"Named training setup: one of {list(TRAINING_PRESETS)} "
+                                                     "(docs/configuration.md, Training presets).")
+    overrides: dict[str, Any] = Field(default={}, description=_override_help())
 
     @model_validator(mode="after")
     def _valid_training(self) -> "TrainingSetupResource":
-        self.train_config()  # an impossible setting (lr nan, stem_channels 0...) fails here, not in a job
+        self.train_config()  # an unknown or impossible setting fails here, naming it, not in a job
         return self
 
     def train_config(self) -> TrainConfig:
-        """The setup as the trainer's :class:`TrainConfig` (raises ``SettingError`` / ``ValueError``
-        naming the field and its allowed range)."""
-        return TrainConfig(budgets=tuple(self.budgets), protocol=self.protocol, recipe=self.recipe,
-                           lr=self.lr, batch_size=self.batch_size, stem_channels=self.stem_channels,
-                           num_stacks=self.num_stacks, cells_per_stack=self.cells_per_stack,
-                           augment=self.augment, seed=self.seed, precision=self.precision)
+        """The preset with the overrides (raises ``ValueError`` naming an unknown preset or field, and
+        ``SettingError`` naming a field and its allowed values)."""
+        if self.preset not in TRAINING_PRESETS:
+            raise ValueError(f"preset {self.preset!r}: expected one of {list(TRAINING_PRESETS)}")
+        return TrainConfig.from_dict(self.overrides, TRAINING_PRESETS[self.preset])
 
-    def config_id(self, data: "So2SatDataResource") -> str:
-        """Short id of everything that changes what a run measures (names the runs directory).
-
-        The launcher's accelerator and devices (``NAS_ASSETS_ACCELERATOR`` / ``NAS_ASSETS_DEVICES``)
-        and ``precision`` are not part of it: where a run executes does not change what it measures."""
-        import hashlib
-        import json
-
-        basis = {k: getattr(self, k) for k in MEASURING_FIELDS if k != "protocol"}
-        if self.protocol != LEGACY_PROTOCOL:  # snapshot runs keep the directories they had before protocols
-            basis["protocol"] = self.protocol
-        basis.update(data=str(Path(data.path).resolve()), sensor=data.sensor, s1=data.s1_transform,
-                     stats=data.stats)
-        return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
+    def run_key(self, data: "So2SatDataResource") -> str:
+        """The run key of this setup on ``data`` (:func:`nas_assets.core.run_keys.run_key`): names the
+        runs directory, and the ingested results' ``training_runs.run_key`` is the same."""
+        return run_keys.run_key(self.train_config().to_dict(), data.identity())
 
     def out_dir(self, data: "So2SatDataResource") -> Path:
-        return Path(self.runs_dir) / self.config_id(data)
+        return Path(self.runs_dir) / self.run_key(data)
 
-    def train_args(self) -> list[str]:
-        args = ["--epochs", ",".join(str(b) for b in self.budgets), "--protocol", self.protocol,
-                "--recipe", self.recipe,
-                "--batch-size", str(self.batch_size), "--stem-channels", str(self.stem_channels),
-                "--num-stacks", str(self.num_stacks), "--cells-per-stack", str(self.cells_per_stack),
-                "--seed", str(self.seed), "--precision", self.precision, "--progress-every", "10"]
-        if self.lr is not None:
-            args += ["--lr", str(self.lr)]
-        if not self.augment:
-            args.append("--no-augment")
-        return args
+    def adopt_legacy_runs(self, data: "So2SatDataResource") -> Path | None:
+        """Rename a runs directory an older version named by its 12-hex config id to the run key,
+        leaving a link under the old name (for jobs and notes that know it). Returns the directory
+        when it was adopted now, None otherwise (nothing to adopt, or adopted before)."""
+        new = self.out_dir(data)
+        old = Path(self.runs_dir) / run_keys.legacy_folder_key(self.train_config().to_dict(), data.identity())
+        if new.exists() or old.is_symlink() or not old.is_dir():
+            return None
+        try:
+            old.rename(new)
+        except OSError:  # another step adopted it first
+            return None
+        old.symlink_to(new.name, target_is_directory=True)
+        return new
 
+    def config_file(self, data: "So2SatDataResource") -> Path:
+        """The setup as a JSON file in the runs directory, the one argument jobs get for it (written
+        once per content: two setups differing only in precision or compile share the directory)."""
+        import hashlib
+
+        from nas_assets.core.files import atomic_write
+
+        text = self.train_config().to_json()
+        path = self.out_dir(data) / f"train_config-{hashlib.md5(text.encode()).hexdigest()[:8]}.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, text)
+        return path
+
+    def train_args(self, data: "So2SatDataResource") -> list[str]:
+        return ["--config", str(self.config_file(data)), "--progress-every", "10"]
 
 
 class ArtifactsResource(ConfigurableResource):

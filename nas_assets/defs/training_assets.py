@@ -131,20 +131,40 @@ def _jobs(keys: list[str], config: TrainedArchitectureConfig, store: StoreResour
     if missing:
         raise Failure(description=f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}: not in the "
                                   f"architectures table of {store.path}", allow_retries=False)
+    adopted = training.adopt_legacy_runs(data)
+    if adopted is not None:  # results of an older version: their DuckDB rows get the run key too
+        _reingest(adopted, store)
     out_dir = training.out_dir(data)
+    train_args = [*data.train_args(), *training.train_args(data)]
     jobs = {}
     for key in keys:
         spec = ArchSpec.from_strings(*rows[key])
         jobs[key] = (TrainingJob(
             arch_hash=key,
-            run_key=training.config_id(data),
+            run_key=training.run_key(data),
             train_args=["--arch", f"{spec.matrix_string()}:{spec.ops_string()}", "--out", str(out_dir),
-                        *data.train_args(), *training.train_args(),
+                        *train_args,
                         *(["--force", "--no-resume"] if config.retrain else [])],
             run_dir=out_dir / "jobs" / key,
             stage_source=data.cache_dir,
         ), out_dir / f"{key}.json")
     return jobs
+
+
+def _reingest(runs_dir: Path, store: StoreResource) -> None:
+    """Ingest again every valid result file of ``runs_dir`` (rows an older version keyed otherwise are
+    replaced by the run key's; unreadable files are left for their partition's own ingest)."""
+    records = []
+    for path in sorted(runs_dir.glob("*.json")):
+        if len(path.stem) != 32:  # <arch hash>.json only (not the train_config-*.json files)
+            continue
+        try:
+            records.append((load_result(path), path))
+        except ResultError:
+            continue
+    if records:
+        with store.connect() as conn:
+            db.write_results(conn, result_frames(records))
 
 
 def _ingest(arch_hash: str, result_path: Path, store: StoreResource,
@@ -163,7 +183,7 @@ def _ingest(arch_hash: str, result_path: Path, store: StoreResource,
     with store.connect() as conn:
         db.write_results(conn, frames)
         checks = q.partition_checks(conn, arch_hash, frames["training_runs"]["run_key"].iloc[0],
-                                    training.budgets,
+                                    list(training.train_config().budgets),
                                     record["data"]["num_classes"])
     final = record["budgets"][-1]
     return {

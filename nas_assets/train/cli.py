@@ -13,9 +13,11 @@ import argparse
 import contextlib
 import os
 import sys
+from dataclasses import MISSING, Field, fields
 from pathlib import Path
 
 from nas_assets.core.cells.space import ArchSpec, InvalidSpecError, string_to_matrix
+from nas_assets.train.config import TrainConfig
 
 
 class ArchNotFound(LookupError):
@@ -78,10 +80,53 @@ def _writable_dir(path: Path) -> str | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from nas_assets.core.store.results import PROTOCOLS
-    from nas_assets.train.config import TrainConfig
+def option(f: Field) -> str | None:
+    """The command-line option of a :class:`TrainConfig` field (None: set in a ``--config`` file only)."""
+    flag = f.metadata.get("flag", "")
+    return None if flag is None else flag or "--" + f.name.replace("_", "-")
 
+
+def add_setting_options(parser: argparse._ActionsContainer) -> None:
+    """An option per :class:`TrainConfig` field that has one: name, type, choices and help from the
+    field, the default shown from it. Options left out are absent from the parsed namespace
+    (``SUPPRESS``), so a ``--config`` file, else the dataclass, supplies them."""
+    from typing import Literal, get_args, get_origin, get_type_hints
+
+    from nas_assets.train.config import setting_fields
+
+    hints = get_type_hints(TrainConfig)
+    for f in setting_fields():
+        flag = option(f)
+        if flag is None:
+            continue
+        cli = dict(f.metadata["cli"])
+        default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+        shown = (",".join(map(str, default)) if isinstance(default, tuple) else "none" if default is None
+                 else ("on" if default else "off") if isinstance(default, bool) else default)
+        kind = hints[f.name]
+        if type(None) in get_args(kind):  # Optional[X]: the option gives an X
+            kind = next(a for a in get_args(kind) if a is not type(None))
+        if "action" not in cli:
+            if get_origin(kind) is Literal:
+                cli.setdefault("choices", get_args(kind))
+                kind = str
+            cli.setdefault("type", _budgets if get_origin(kind) is tuple else kind)
+        what = f.metadata["help"]
+        if "const" in cli:  # a switch: say which way it turns the setting
+            what = f"{what}: {'on' if cli['const'] else 'off'}"
+        parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, help=f"{what} (default {shown})",
+                            **cli)
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The training configuration of parsed arguments: the defaults, then the ``--config`` file's
+    fields, then the options given (raises ``ValueError`` / ``SettingError`` naming the field)."""
+    base = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    return TrainConfig.from_dict(given, base)
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m nas_assets.train",
         description="Train one NAS-Bench-101 architecture on So2Sat LCZ42 (or a synthetic So2Sat-format "
@@ -101,30 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                                 "heavy-tail "
                                                                                                 "treatment")
     p.add_argument("--stats", default="train", choices=["train", "spec"], help="z-score statistics source")
-    p.add_argument("--epochs", default="4,12,36,108", type=_budgets,
-                   help="budget epochs, comma-separated whole numbers >= 1")
-    p.add_argument("--protocol", choices=PROTOCOLS, default=TrainConfig.protocol,
-                   help="nb101: one independent run per budget, each with its own cosine schedule; snapshot: "
-                        "one run of the largest budget, measured at the smaller ones on the way "
-                        f"(default {TrainConfig.protocol})")
-    p.add_argument("--recipe", default=TrainConfig.recipe, choices=["sgd", "nb101"], help="sgd (report) or "
-                                                                                          "nb101 (RMSProp, "
-                                                                                          "cosine)")
-    p.add_argument("--lr", type=float, help="per-process learning rate (default: the recipe's)")
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="per-process batch "
-                                                                                  "(default "
-                                                                                  f"{TrainConfig.batch_size})")
-    p.add_argument("--stem-channels", type=int, default=TrainConfig.stem_channels)
-    p.add_argument("--num-stacks", type=int, default=TrainConfig.num_stacks)
-    p.add_argument("--cells-per-stack", type=int, default=TrainConfig.cells_per_stack)
-    p.add_argument("--seed", type=int, default=TrainConfig.seed)
-    p.add_argument("--no-augment", action="store_true", help="no random flips/crops")
+    p.add_argument("--config", metavar="FILE",
+                   help="JSON training configuration (any TrainConfig fields, e.g. written by the Dagster "
+                        "launcher); the options below override it")
+    add_setting_options(p.add_argument_group("training configuration (defaults: TrainConfig's)"))
     p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node; >1 uses DDP")
     p.add_argument("--num-nodes", type=int, default=1)
-    p.add_argument("--precision", default="auto", help="auto (bf16-mixed on GPU, 32-true on CPU) or a "
-                                                       "Lightning value")
-    p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing last.ckpt")
     p.add_argument("--force", action="store_true",
                    help="train even if the result file exists (and replace it); without it, a result of the "
@@ -140,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from nas_assets.core.settings import SettingError
-    from nas_assets.train.config import TrainConfig
     from nas_assets.train.data import find_splits
     from nas_assets.train.placement import check_placement
 
@@ -150,19 +177,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:  # every setting is checked before anything is read, trained or written
         spec = resolve_arch(args.arch, args.store)
-        config = TrainConfig(
-            budgets=args.epochs, protocol=args.protocol, recipe=args.recipe, lr=args.lr,
-            batch_size=args.batch_size,
-            stem_channels=args.stem_channels, num_stacks=args.num_stacks,
-            cells_per_stack=args.cells_per_stack,
-            augment=not args.no_augment, seed=args.seed, precision=args.precision, compile=args.compile,
-        )
+        config = train_config(args)
         check_placement(args.accelerator, args.devices, args.num_nodes)
         if not args.progress_every > 0:
             raise SettingError("progress_every", args.progress_every, "a number of seconds > 0")
         find_splits(args.data)  # a missing or malformed --data fails now, also when a result exists
-    except SettingError as exc:
-        return fail(exc.as_option())
+    except SettingError as exc:  # a setting of the --config file is named as the file has it
+        from_file = (args.config and not hasattr(args, exc.name)
+                     and exc.name in {f.name for f in fields(TrainConfig)})
+        return fail(f"{args.config}: {exc}" if from_file else exc.as_option())
     except (InvalidSpecError, ArchNotFound, ValueError) as exc:  # So2SatLayoutError included
         return fail(str(exc))
     out = Path(args.out)

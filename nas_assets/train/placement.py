@@ -2,7 +2,7 @@
 
 Shared by the trainer's command line and the Dagster profiles, so ``--devices 0`` and
 ``NAS_ASSETS_DEVICES=0`` fail with the same rule. Placement does not change what a run measures,
-so it is not part of a run's configuration (see ``TrainingSetupResource.config_id``).
+so it is not part of a run's configuration (see :mod:`nas_assets.core.run_keys`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Whether an existing result file answers a training request.
 
 A result is reused only when it measured the same thing: the same :data:`MEASURING_FIELDS` of the
-configuration and the same data (source directory, sensor, normalisation) -- what the Dagster
-configuration id covers. Where it ran (accelerator, devices, nodes) and the numeric precision do
-not count, as in the configuration id.
+configuration and the same data (source directory, sensor, normalisation) -- what the run key
+(:mod:`nas_assets.core.run_keys`) covers. Where it ran (accelerator, devices, nodes) and the numeric
+precision do not count, as in the run key.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nas_assets.core.store.results import LEGACY_PROTOCOL
-from nas_assets.train.config import MEASURING_FIELDS, RECIPES, TrainConfig
+from nas_assets.core.run_keys import DATA_FIELDS, LEGACY_PROTOCOL, MEASURING_FIELDS
+from nas_assets.train.config import RECIPES, TrainConfig
 
 #: Command-line option of each compared field (default: ``--<field with dashes>``).
 _OPTIONS = {"budgets": "--epochs", "augment": "--no-augment", "source": "--data"}
-DATA_FIELDS: tuple[str, ...] = ("source", "sensor", "s1_transform", "stats")
 
 
 class ResultConflict(ValueError):

@@ -8,9 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from nas_assets.core import store
+from nas_assets.core import run_keys, store
 from nas_assets.core.cells.space import ArchSpec
-from nas_assets.core.store.results import ResultError, load_result, result_frames, run_key, validate_result
+from nas_assets.core.store.results import (
+    ResultError,
+    config_key,
+    load_result,
+    result_frames,
+    run_key,
+    validate_result,
+)
 from tests.factories import fake_result
 
 SPECS = [
@@ -196,3 +203,38 @@ def test_a_store_made_before_the_protocol_column_gets_it_and_keeps_its_rows(tmp_
     with store.connect(db, read_only=True) as conn:
         rows = dict(conn.execute("SELECT arch_hash, protocol FROM training_runs").fetchall())
     assert rows == {SPECS[0].arch_hash: None, SPECS[1].arch_hash: "nb101"}  # NULL: ingested before protocols
+
+
+def _naming_its_data(record: dict) -> dict:
+    """``record`` as the So2Sat trainer writes it: the data settings the run key covers."""
+    record = copy.deepcopy(record)
+    record["data"].update(source="/data/so2sat", sensor="fusion", s1_transform="signed_log", stats="train")
+    return record
+
+
+def test_a_record_naming_its_data_is_keyed_by_the_one_run_key():
+    record = _naming_its_data(fake_result(SPECS[0]))
+    assert run_key(record) == run_keys.run_key(record["config"], record["data"])
+    assert config_key(record) == run_keys.config_key(record["config"], record["data"])
+    assert run_key(record) != run_keys.legacy_run_key(record)
+    other_stats = copy.deepcopy(record)
+    other_stats["data"]["stats"] = "spec"  # the old key missed the normalisation
+    assert run_key(other_stats) != run_key(record)
+    assert run_keys.legacy_run_key(other_stats) == run_keys.legacy_run_key(record)
+
+
+def test_rows_under_the_old_run_key_are_replaced_when_the_file_is_ingested_again(tmp_path):
+    db = tmp_path / "nas.duckdb"
+    record = _naming_its_data(fake_result(SPECS[0]))
+    _ingest(db, [(record, "r.json")])
+    old = run_keys.legacy_run_key(record)
+    with store.connect(db) as conn:  # what an older version left: the same run under its key
+        for table in store.RESULT_TABLES:
+            conn.execute(f"UPDATE {table} SET run_key = ?", [old])
+        conn.execute("UPDATE training_runs SET config_key = ?", [run_keys.legacy_config_key(record)])
+    _ingest(db, [(record, "r.json")])
+    assert _counts(db) == {"training_runs": 1, "budget_metrics": 4, "class_metrics": 4 * 17}
+    with store.connect(db, read_only=True) as conn:
+        for table in store.RESULT_TABLES:
+            assert conn.execute(f"SELECT DISTINCT run_key FROM {table}").fetchall() == [(run_key(record),)]
+        assert conn.execute("SELECT config_key FROM training_runs").fetchall() == [(config_key(record),)]

@@ -30,9 +30,9 @@ def test_paper_budgets_with_the_nb101_protocol_end_to_end(tmp_path, fresh_store,
         # one batch per epoch: 160 epochs of a stem-4 network are seconds on a CPU
         "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"),
                                    synthetic=True, synthetic_train=68, synthetic_val=34, synthetic_test=34),
-        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=PAPER_BUDGETS,
-                                          protocol="nb101", stem_channels=4, cells_per_stack=1, batch_size=68,
-                                          lr=0.05),
+        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), overrides=dict(
+            budgets=PAPER_BUDGETS, protocol="nb101", stem_channels=4, cells_per_stack=1, batch_size=68,
+            lr=0.05)),
         "launcher": LocalLauncher(),
         "artifacts": ArtifactsResource(models_dir=str(tmp_path / "models"),
                                        reports_dir=str(tmp_path / "reports")),

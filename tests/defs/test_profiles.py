@@ -3,13 +3,17 @@ allowed values; an impossible training setup fails when the resource is built, n
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
+from nas_assets.core.run_keys import legacy_folder_key
 from nas_assets.defs import profiles
 from nas_assets.defs.resources import So2SatDataResource, TrainingSetupResource
+from nas_assets.train.config import TrainConfig
 from tests.dagster_server import REPO
 
 
@@ -54,7 +58,7 @@ def test_gpu_accelerator_needs_a_visible_gpu(env):
             profiles.resources()
 
 
-def test_placement_does_not_change_the_configuration_id(env, tmp_path):
+def test_placement_does_not_change_the_run_key(env, tmp_path):
     env.setenv("NAS_ASSETS_DEVICES", "2")
     env.setenv("NAS_ASSETS_ACCELERATOR", "auto")
     two = profiles.resources()
@@ -62,7 +66,7 @@ def test_placement_does_not_change_the_configuration_id(env, tmp_path):
     env.delenv("NAS_ASSETS_DEVICES")
     env.delenv("NAS_ASSETS_ACCELERATOR")
     one = profiles.resources()
-    assert two["training"].config_id(two["data"]) == one["training"].config_id(one["data"])
+    assert two["training"].run_key(two["data"]) == one["training"].run_key(one["data"])
 
 
 @pytest.mark.parametrize(("profile", "batch", "per_run"), [("local", None, 1), ("slurm", None, 25), ("local",
@@ -106,14 +110,50 @@ def test_dagster_reports_the_variable_in_one_line(tmp_path):
 ])
 def test_impossible_training_setup_fails_when_built(tmp_path, field, value, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        TrainingSetupResource(runs_dir=str(tmp_path), **{field: value})
+        TrainingSetupResource(runs_dir=str(tmp_path), overrides={field: value})
 
 
-def test_configuration_id_is_unchanged_by_the_refactoring(tmp_path):
-    """The id names existing run directories: the same fields as before give the same id."""
-    data = So2SatDataResource(path="/data/so2sat", cache_dir="/data/cache")
-    setup = TrainingSetupResource(runs_dir=str(tmp_path), budgets=[1, 2, 3, 4], protocol="snapshot",
-                                  stem_channels=16,
-                                  cells_per_stack=1, batch_size=64, lr=0.05)
-    assert setup.config_id(data) == "faac1ee1e90e"  # the values main computed before this change
-    assert TrainingSetupResource(runs_dir=str(tmp_path)).config_id(data) == "83664c891584"
+@pytest.mark.parametrize(("preset", "overrides", "message"), [
+    ("paper", {"epochs": [4]}, "unknown training setting 'epochs'; expected one of: budgets, protocol, "),
+    ("paper", {"augment": "no"}, "augment = 'no': expected true or false"),
+    ("paper", {"budgets": "4,12"}, "budgets = '4,12': expected a list of whole numbers"),
+    ("paper", {"protocol": "nb201"}, "protocol = 'nb201': expected one of ['snapshot', 'nb101']"),
+    ("quick", {}, "preset 'quick': expected one of ['demo', 'paper']"),
+])
+def test_unknown_or_mistyped_override_fails_when_built_naming_it(tmp_path, preset, overrides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainingSetupResource(runs_dir=str(tmp_path), preset=preset, overrides=overrides)
+
+
+def test_the_resource_is_a_preset_with_overrides(tmp_path):
+    from nas_assets.train.config import DEMO_TRAINING, PAPER_TRAINING, TrainConfig
+
+    assert TrainingSetupResource(runs_dir=str(tmp_path)).train_config() == PAPER_TRAINING == TrainConfig()
+    demo = TrainingSetupResource(runs_dir=str(tmp_path), preset="demo", overrides={"seed": 3, "lr": 1})
+    assert demo.train_config() == replace(DEMO_TRAINING, seed=3, lr=1.0)
+    env_demo = profiles.training_setup("demo", tmp_path)  # NAS_ASSETS_TRAINING=demo
+    assert (env_demo.preset, env_demo.overrides, env_demo.train_config()) == ("demo", {}, DEMO_TRAINING)
+
+
+def test_old_configuration_ids_are_still_computed(tmp_path):
+    """The 12-hex ids older versions named runs directories by (so those directories are found)."""
+    data = So2SatDataResource(path="/data/so2sat", cache_dir="/data/cache").identity()
+    demo = TrainingSetupResource(runs_dir=str(tmp_path), preset="demo").train_config()
+    assert legacy_folder_key(demo.to_dict(), data) == "faac1ee1e90e"  # the values main computed
+    assert legacy_folder_key(TrainConfig().to_dict(), data) == "83664c891584"
+
+
+def test_the_runs_folder_key_is_the_run_key_ingestion_computes(tmp_path):
+    """The resource names the folder before the job; ingestion keys the rows from the result file."""
+    import json
+
+    from nas_assets.core.store.results import config_key, run_key
+
+    data = So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"), stats="spec")
+    setup = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), preset="demo",
+                                  overrides={"lr": 1, "seed": 2})
+    # what the trainer records (nas_assets.train.runner, so2sat_data): the config and the data settings
+    data_info = {"name": "so2sat-x", **data.identity(), "cache_dtype": "float16"}
+    record = json.loads(json.dumps({"config": setup.train_config().to_dict(), "data": data_info}))
+    assert setup.out_dir(data).name == setup.run_key(data) == run_key(record)
+    assert config_key(record) != run_key(record)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 from dagster import DagsterInstance, instance_for_test, materialize
 
+from nas_assets.core.run_keys import legacy_config_key, legacy_folder_key, legacy_run_key
 from nas_assets.defs.definitions import ASSETS, CHECKS
 from nas_assets.defs.launchers import LocalLauncher
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
@@ -23,8 +25,8 @@ def make_resources(tmp_path, store_path, **launcher_kw) -> dict:
         "store": StoreResource(path=str(store_path)),
         "data": So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"),
                                    synthetic=True, synthetic_train=68, synthetic_val=34, synthetic_test=34),
-        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1, 2], stem_channels=8,
-                                          cells_per_stack=1, batch_size=16),
+        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), overrides=dict(
+            budgets=[1, 2], stem_channels=8, cells_per_stack=1, batch_size=16)),
         "launcher": LocalLauncher(**launcher_kw),
         **later_stage_resources(tmp_path),
     }
@@ -68,6 +70,22 @@ def test_local_training_partitions_fill_duckdb(tmp_path, fresh_store):
         assert again.asset_materializations_for_node(
             "trained_architecture")[0].metadata["reused_result"].value is True
         assert rows(fresh_store, "SELECT count(*) FROM budget_metrics") == [(4,)]
+        # one run key: it names the runs folder, and the ingested rows carry it
+        training, data = resources["training"], resources["data"]
+        assert training.out_dir(data).name == training.run_key(data)
+        assert rows(fresh_store, "SELECT DISTINCT run_key FROM training_runs") == [(training.run_key(data),)]
+
+        old_folder = _as_an_older_version_left_it(fresh_store, training, data)
+        again = run(instance, resources, ["trained_architecture"], partition_key=keys[0])
+        assert again.asset_materializations_for_node(  # found under its old name: not trained again
+            "trained_architecture")[0].metadata["reused_result"].value is True
+        assert training.out_dir(data).is_dir() and not training.out_dir(data).is_symlink()
+        assert old_folder.is_symlink() and old_folder.resolve() == training.out_dir(data).resolve()
+        # both partitions' rows re-keyed (the one not materialized again too), none doubled
+        assert rows(fresh_store, "SELECT DISTINCT run_key FROM training_runs") == [(training.run_key(data),)]
+        assert rows(fresh_store, "SELECT count(*) FROM training_runs") == [(2,)]
+        assert rows(fresh_store, "SELECT count(*), count(DISTINCT run_key) FROM budget_metrics") == [(4, 1)]
+        assert rows(fresh_store, "SELECT count(*) FROM class_metrics") == [(2 * 2 * 17,)]
 
         summary = run(instance, resources, ["results_table"])
         meta = summary.asset_materializations_for_node("results_table")[0].metadata
@@ -77,21 +95,43 @@ def test_local_training_partitions_fill_duckdb(tmp_path, fresh_store):
         assert view == [(2, 2)]  # every trained architecture joined with its design provenance
 
 
+def _as_an_older_version_left_it(store_path, training: TrainingSetupResource, data) -> Path:
+    """Put the runs folder under its 12-hex config id and the store rows under the old run keys;
+    the old folder's path."""
+    old_folder = Path(training.runs_dir) / legacy_folder_key(training.train_config().to_dict(),
+                                                             data.identity())
+    training.out_dir(data).rename(old_folder)
+    with duckdb.connect(str(store_path)) as conn:
+        for path in old_folder.glob("*.json"):
+            if len(path.stem) != 32:
+                continue
+            record = json.loads(path.read_text())
+            old = [legacy_run_key(record), record["arch"]["arch_hash"]]
+            assert old[0] != training.run_key(data)
+            conn.execute("UPDATE training_runs SET run_key = ?, config_key = ? WHERE arch_hash = ?",
+                         [old[0], legacy_config_key(record), old[1]])
+            for table in ("budget_metrics", "class_metrics"):
+                conn.execute(f"UPDATE {table} SET run_key = ? WHERE arch_hash = ?", old)
+    return old_folder
+
+
 def test_protocol_reaches_the_job_and_separates_result_files(tmp_path):
     data = So2SatDataResource(path=str(tmp_path / "so2sat"), cache_dir=str(tmp_path / "cache"))
-    snapshot = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), protocol="snapshot")
-    nb101 = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), protocol="nb101")
-    assert TrainingSetupResource(runs_dir=str(tmp_path / "runs")).protocol == TrainConfig.protocol
+    snapshot = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), overrides={"protocol": "snapshot"})
+    nb101 = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), overrides={"protocol": "nb101"})
+    default = TrainingSetupResource(runs_dir=str(tmp_path / "runs"))
+    assert default.train_config().protocol == TrainConfig.protocol
     assert snapshot.out_dir(data) != nb101.out_dir(data)  # never one result file for two protocols
     for setup in (snapshot, nb101):
-        args = setup.train_args()
-        assert args[args.index("--protocol") + 1] == setup.protocol
+        args = setup.train_args(data)  # the job's one file of the whole setup
+        config = TrainConfig.from_file(args[args.index("--config") + 1])
+        assert config == setup.train_config() and config.protocol == setup.overrides["protocol"]
 
 
 def test_failing_training_is_a_clear_failure_and_writes_nothing(tmp_path, fresh_store):
     resources = make_resources(tmp_path, fresh_store)
-    resources["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1],
-                                                  precision="bogus-precision")
+    resources["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"),
+                                                  overrides=dict(budgets=[1], precision="bogus-precision"))
     with instance_for_test() as instance:
         run(instance, resources, ["sampled_architectures", "so2sat_dataset"], run_config=DESIGN)
         key = instance.get_dynamic_partitions(ARCHITECTURE_PARTITIONS.name)[0]

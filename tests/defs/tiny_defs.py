@@ -28,7 +28,7 @@ defs = build_definitions(
     data=So2SatDataResource(path=str(_root / "so2sat_synthetic"), cache_dir=str(_root / "cache"),
                             synthetic=True,
                             **SYNTHETIC),
-    training=TrainingSetupResource(runs_dir=str(_root / "runs"), **TRAINING),
+    training=TrainingSetupResource(runs_dir=str(_root / "runs"), overrides=TRAINING),
     artifacts=ArtifactsResource(models_dir=str(_root / "models"), reports_dir=str(_root / "reports")),
     reference=ReferenceDataResource(enabled=False),
 )

@@ -12,7 +12,7 @@ from tests.orchestration.settings import TRAINING, data_resource
 _root = profiles.data_dir()
 defs = build_definitions(
     data=data_resource(_root),
-    training=TrainingSetupResource(runs_dir=str(_root / "runs"), **TRAINING),
+    training=TrainingSetupResource(runs_dir=str(_root / "runs"), overrides=TRAINING),
     artifacts=ArtifactsResource(models_dir=str(_root / "models"), reports_dir=str(_root / "reports")),
     reference=ReferenceDataResource(enabled=False),
 )

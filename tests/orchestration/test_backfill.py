@@ -42,7 +42,7 @@ def test_one_run_trains_a_range_and_fails_only_the_failed_partition(tmp_path, mo
     bad = frame.set_index("arch_hash").loc[keys[2]]
     resources = {
         "store": StoreResource(path=str(store)), "data": data,
-        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), **TRAINING),
+        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), overrides=TRAINING),
         "launcher": LocalLauncher(python=failing_python(tmp_path, f"{bad['matrix']}:{bad['ops']}"),
                                   batch_concurrency=2),
         **later_stage_resources(tmp_path),

@@ -35,9 +35,8 @@ def resources(tmp_path, store_path, budgets=(1, 2), **launcher) -> dict:
                                    synthetic=True, synthetic_train=68, synthetic_val=34, synthetic_test=34),
         # snapshot: the checkpoint layout the TIMEOUT/resume test reads (<hash>/last.ckpt), and the
         # budgets (1, 2, 100_000) as one run; the nb101 layout is covered by tests/train
-        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=list(budgets),
-                                          protocol="snapshot", stem_channels=8, cells_per_stack=1,
-                                          batch_size=16),
+        "training": TrainingSetupResource(runs_dir=str(tmp_path / "runs"), overrides=dict(
+            budgets=list(budgets), protocol="snapshot", stem_channels=8, cells_per_stack=1, batch_size=16)),
         "launcher": SlurmLauncher(poll_interval_s=0.5, time_limit=None, **launcher),
         **later_stage_resources(tmp_path),
     }
@@ -95,8 +94,8 @@ def test_two_task_ddp_job_writes_one_reduced_result(prepared, tmp_path, fresh_st
 def test_failing_job_reports_state_and_log_tail_and_writes_nothing(prepared, tmp_path, fresh_store):
     instance, keys = prepared
     res = resources(tmp_path, fresh_store)
-    res["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), budgets=[1], recipe="sgd",
-                                            precision="bogus-precision")
+    res["training"] = TrainingSetupResource(runs_dir=str(tmp_path / "runs"), overrides=dict(
+        budgets=[1], recipe="sgd", precision="bogus-precision"))
     result = run(instance, res, ["trained_architecture"], partition_key=keys[0])
     assert not result.success
     text = failure_text(result)

@@ -7,13 +7,22 @@ and hands the rows to ``store.write_results``. Pure Python + pandas: no torch ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal, get_args
+from typing import TYPE_CHECKING, Any, Iterable
 
+from nas_assets.core import run_keys as keys
 from nas_assets.core.cells.space import ArchSpec, InvalidSpecError
+from nas_assets.core.run_keys import (  # noqa: F401 (re-exported: readers of results import them here)
+    DATA_FIELDS,
+    LEGACY_PROTOCOL,
+    MEASURING_FIELDS,
+    PROTOCOLS,
+    TrainingProtocol,
+    legacy_config_key,
+    legacy_run_key,
+)
 
 if TYPE_CHECKING:  # pandas only where frames are built: the training process imports this module
     import pandas as pd
@@ -21,18 +30,6 @@ if TYPE_CHECKING:  # pandas only where frames are built: the training process im
 #: 1: test metrics at the last budget only; 2: a ``test`` split in every budget record too.
 SUPPORTED_SCHEMA_VERSIONS = {1, 2}
 METRICS = ("overall_accuracy", "macro_accuracy", "kappa", "loss")
-#: How a run's budgets are trained. ``snapshot``: one run of the largest budget, measured at each
-#: budget epoch on the way (one cosine schedule over all epochs). ``nb101``: NAS-Bench-101's
-#: protocol, one independent run per budget, each with its own cosine schedule annealed to zero.
-TrainingProtocol = Literal["snapshot", "nb101"]
-PROTOCOLS: tuple[str, ...] = get_args(TrainingProtocol)
-#: What a record without a ``config.protocol`` (schema 1) measured.
-LEGACY_PROTOCOL = "snapshot"
-#: Config fields that change what a run measures (runtime knobs such as compile are left out).
-RUN_KEY_FIELDS = (
-    "budgets", "recipe", "lr", "batch_size", "stem_channels", "num_stacks", "cells_per_stack", "augment",
-    "seed", "protocol",
-)
 
 
 class ResultError(ValueError):
@@ -44,39 +41,34 @@ def protocol_of(record: dict) -> str:
     return record.get("config", {}).get("protocol") or LEGACY_PROTOCOL
 
 
-#: What a configuration is without its seed: two runs with the same configuration key and
-#: different seeds are repeats of one measurement; different configuration keys never mix.
-CONFIG_KEY_FIELDS = tuple(f for f in RUN_KEY_FIELDS if f != "seed")
-
-
-def config_key(record: dict) -> str:
-    """Identity of a training configuration without the seed: 16 hex of md5 over everything that
-    changes what is measured (the :data:`RUN_KEY_FIELDS` except ``seed``, the data, the network's
-    input/output shape). Runs of one configuration with different seeds are its repeats."""
-    config = record.get("config", {})
-    basis = {k: config.get(k) for k in CONFIG_KEY_FIELDS}
-    basis["protocol"] = protocol_of(record)
-    basis["data"] = record.get("data", {}).get("name")
-    basis["network"] = {k: record.get("network", {}).get(k)
-                        for k in ("in_channels", "num_classes", "input_size")}
-    return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+def names_its_data(record: dict) -> bool:
+    """Whether the record holds the data settings a run key needs (every So2Sat trainer's does;
+    a record that does not keeps the legacy key of its data name)."""
+    data = record.get("data") or {}
+    return all(data.get(k) is not None for k in DATA_FIELDS)
 
 
 def run_key(record: dict) -> str:
-    """Identity of one run: 16 hex of md5 over the measuring config (seed included) and the data.
+    """The record's run key (:func:`nas_assets.core.run_keys.run_key` of its config and data): the
+    key its runs folder was named by, and its rows' key in DuckDB."""
+    if not names_its_data(record):
+        return legacy_run_key(record)
+    return keys.run_key(record.get("config", {}), record["data"])
 
-    The protocol enters the hashed basis only when it is not the legacy ``snapshot``, so every
-    run ingested before protocols existed keeps its key (and its rows are replaced, not doubled,
-    when its file is ingested again).
-    """
-    config = record.get("config", {})
-    basis = {k: config.get(k) for k in RUN_KEY_FIELDS}
-    if protocol_of(record) == LEGACY_PROTOCOL:
-        del basis["protocol"]
-    basis["data"] = record.get("data", {}).get("name")
-    basis["network"] = {k: record.get("network", {}).get(k)
-                        for k in ("in_channels", "num_classes", "input_size")}
-    return hashlib.md5(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+def config_key(record: dict) -> str:
+    """The record's configuration key (the run key's basis without the seed): runs of one
+    configuration with different seeds are its repeats."""
+    if not names_its_data(record):
+        return legacy_config_key(record)
+    return keys.config_key(record.get("config", {}), record["data"])
+
+
+def superseded_key(record: dict) -> str | None:
+    """The key an older version ingested this record under, when it is not its run key (its rows
+    are replaced by the record's, so re-ingesting an old file never doubles a run)."""
+    old = legacy_run_key(record)
+    return None if old == run_key(record) else old
 
 
 def load_result(path: str | Path) -> dict:
@@ -178,7 +170,8 @@ def validate_result(record: Any, path: str | Path = "<record>") -> None:
 
 
 def result_rows(record: dict, path: str | Path = "") -> dict[str, list[dict]]:
-    """Rows for ``training_runs``, ``budget_metrics`` and ``class_metrics`` of one valid record."""
+    """Rows for ``training_runs``, ``budget_metrics`` and ``class_metrics`` of one valid record, and
+    under ``superseded_runs`` the (arch_hash, run_key) an older version keyed it by, if another."""
     arch_hash = record["arch"]["arch_hash"]
     key = run_key(record)
     env = record.get("environment", {})
@@ -228,7 +221,9 @@ def result_rows(record: dict, path: str | Path = "") -> dict[str, list[dict]]:
                 "arch_hash": arch_hash, "run_key": key, "epoch": r["epoch"], "class_index": k,
                 "train_accuracy": tr, "val_accuracy": va, "test_accuracy": test_pc[k] if test_pc else None,
             })
-    return {"training_runs": [run], "budget_metrics": budgets, "class_metrics": classes}
+    old = superseded_key(record)
+    return {"training_runs": [run], "budget_metrics": budgets, "class_metrics": classes,
+            "superseded_runs": [] if old is None else [{"arch_hash": arch_hash, "run_key": old}]}
 
 
 def _budget_test(budget: dict, test: dict, final_epoch: int) -> dict:
@@ -242,8 +237,12 @@ def result_frames(records: Iterable[tuple[dict, str | Path]]) -> dict[str, pd.Da
     """Concatenated rows of many (record, path) pairs, one DataFrame per table."""
     import pandas as pd
 
-    tables: dict[str, list[dict]] = {"training_runs": [], "budget_metrics": [], "class_metrics": []}
+    tables: dict[str, list[dict]] = {"training_runs": [], "budget_metrics": [], "class_metrics": [],
+                                     "superseded_runs": []}
     for record, path in records:
         for name, rows in result_rows(record, path).items():
             tables[name].extend(rows)
-    return {name: pd.DataFrame(rows) for name, rows in tables.items()}
+    frames = {name: pd.DataFrame(rows) for name, rows in tables.items()}
+    if frames["superseded_runs"].empty:  # the columns write_results selects, also without rows
+        frames["superseded_runs"] = pd.DataFrame(columns=["arch_hash", "run_key"])
+    return frames

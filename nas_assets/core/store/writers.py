@@ -160,7 +160,8 @@ def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFram
     """Upsert validated result rows (see ``core.results.result_frames``) in one transaction.
 
     Every (arch_hash, run_key) present in ``frames`` loses its old rows in all three result
-    tables first, so re-ingesting a run replaces it and never duplicates it.
+    tables first, so re-ingesting a run replaces it and never duplicates it; so do the keys in
+    ``frames["superseded_runs"]`` (the same runs under the key an older version gave them).
 
     Returns:
         Number of runs written.
@@ -171,7 +172,10 @@ def write_results(conn: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFram
     if runs[["arch_hash", "run_key"]].duplicated().any():
         raise ValueError("training_runs: the same (arch_hash, run_key) appears twice in one ingest")
     with transaction(conn):
-        conn.register("_keys", runs[["arch_hash", "run_key"]])
+        replaced = [runs[["arch_hash", "run_key"]]]
+        if "superseded_runs" in frames:
+            replaced.append(frames["superseded_runs"][["arch_hash", "run_key"]])
+        conn.register("_keys", pd.concat(replaced, ignore_index=True))
         for table in RESULT_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE (arch_hash, run_key) IN (SELECT (arch_hash, run_key) "
                          "FROM _keys)")
