@@ -123,7 +123,7 @@ def test_stopping_the_wait_cancels_the_job(tmp_path, reattach):
 
 def test_wait_for_job_logs_each_state_once(tmp_path, caplog):
     script = tmp_path / "job.sbatch"
-    script.write_text("#!/bin/bash\nsleep 1\n")
+    script.write_text(f"#!/bin/bash\n#SBATCH --output={tmp_path}/job-%j.log\nsleep 1\n")
     job_id = slurm.submit(script)
     with caplog.at_level(logging.INFO, logger=LOG.name):
         wait_for_job(job_id, LOG, poll_interval_s=0.1)
