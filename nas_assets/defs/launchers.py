@@ -9,9 +9,8 @@ system for SLURM; only global rank 0 reports).
 import multiprocessing
 import sys
 import threading
-import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -28,8 +27,9 @@ from dagster import (
 from pydantic import Field
 
 from nas_assets.launch import slurm
+from nas_assets.launch.batch import run_batch
 from nas_assets.launch.local import run_local, tail
-from nas_assets.launch.tickets import JobTicket, clear_ticket, load_ticket, save_ticket
+from nas_assets.launch.slurm_job import JobRequest, LaunchStopped, SubmitFailed, run_job
 from nas_assets.train.cpu_share import default_trainings_dir
 
 #: End states worth a retry: the job, not the code, failed. The resubmitted job resumes from
@@ -38,10 +38,6 @@ RETRYABLE_STATES = {"TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL"}
 #: Resubmissions of one partition's job after such a failure (as the job's RetryPolicy does for a run
 #: of one partition): a batched run retries each partition on its own.
 MAX_JOB_RETRIES = 2
-
-
-class LaunchStopped(RuntimeError):
-    """The batched run was interrupted: this job was stopped (cancelled) with it."""
 
 
 @dataclass
@@ -128,42 +124,30 @@ class TrainingLauncher(ConfigurableResource):
         When the caller is interrupted (the run is terminated), every job still running is stopped
         before this returns.
         """
-        stop = threading.Event()
-        workers = max(1, min(self.batch_concurrency, len(jobs)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="launch") as pool:
-            futures = {pool.submit(self._launch_retrying, context, job, stop): job for job in jobs}
-            try:
-                for future in as_completed(futures):
-                    yield futures[future], future.result()
-            except BaseException:
-                stop.set()
-                for future in futures:
-                    future.cancel()
-                raise
+        def retry_reason(exc: Exception) -> Optional[str]:
+            if isinstance(exc, Failure) and exc.allow_retries:
+                return (exc.description or "failed").splitlines()[0]
+            return None
 
-    def _launch_retrying(self, context: AssetExecutionContext, job: TrainingJob,
-                         stop: threading.Event) -> Union[LaunchReport, Failure]:
-        attempt = 0
-        while True:
-            attempt += 1
-            if stop.is_set():
-                raise LaunchStopped(f"{job.arch_hash}: not started, the run was interrupted")
-            try:
-                report = self.launch(context, job, stop)
-                report.extra["attempts"] = attempt
-                return report
-            except Failure as failure:
-                if failure.allow_retries and attempt <= MAX_JOB_RETRIES and not stop.is_set():
-                    reason = (failure.description or "failed").splitlines()[0]
-                    context.log.warning(f"{job.arch_hash}: {reason}; "
-                                        f"resubmitting (attempt {attempt + 1} of {MAX_JOB_RETRIES + 1})")
-                    continue
-                return failure
-            except LaunchStopped:
-                raise
-            except Exception as exc:  # a bug or a broken file system for one job must not end the batch
-                return Failure(description=f"{job.arch_hash}: launching failed: {type(exc).__name__}: {exc}",
-                               allow_retries=False)
+        def on_retry(job: TrainingJob, reason: str, attempt: int) -> None:
+            context.log.warning(f"{job.arch_hash}: {reason}; "
+                                f"resubmitting (attempt {attempt + 1} of {MAX_JOB_RETRIES + 1})")
+
+        # closing: an interruption here (the run terminated) reaches the batch, which stops its jobs
+        with closing(run_batch(jobs, lambda job, stop: self.launch(context, job, stop),
+                               concurrency=self.batch_concurrency, name=lambda job: job.arch_hash,
+                               retry_reason=retry_reason, max_retries=MAX_JOB_RETRIES,
+                               on_retry=on_retry)) as ends:
+            for ended in ends:
+                if ended.result is not None:
+                    ended.result.extra["attempts"] = ended.attempts
+                    yield ended.job, ended.result
+                elif isinstance(ended.error, Failure):
+                    yield ended.job, ended.error
+                else:  # a bug or a broken file system for one job must not end the batch
+                    yield ended.job, Failure(description=f"{ended.job.arch_hash}: launching failed: "
+                                                         f"{type(ended.error).__name__}: {ended.error}",
+                                             allow_retries=False)
 
     def command(self, job: TrainingJob) -> list[str]:
         accelerator, devices, nodes = self.topology()
@@ -273,123 +257,33 @@ class SlurmLauncher(TrainingLauncher):
             resources.check()
         except ValueError as exc:
             raise Failure(description=f"SLURM launcher configuration: {exc}", allow_retries=False) from None
-        job.run_dir.mkdir(parents=True, exist_ok=True)
-        ticket_path = job.run_dir / "job.json"
-        job_name = f"nas-{job.arch_hash[:12]}"
-        ticket = load_ticket(ticket_path)
-        info = self._reattachable(ticket, job, job_name)
-        started = time.monotonic()
-        job_id = None
+        stage = (slurm.StageData(job.stage_source, self.stage_to)
+                 if (self.stage_to and job.stage_source) else None)
+        request = JobRequest(job.arch_hash, job.run_key, job.run_dir, self.command_for(job), resources, stage)
+
+        @contextmanager
+        def session() -> Iterator[Mapping[str, str]]:
+            injector, reader = self.pipes_files(job)
+            with open_pipes_session(context=context, context_injector=injector,
+                                    message_reader=reader) as pipes:
+                yield pipes.get_bootstrap_env_vars()
+
         try:
-            if info is not None:
-                assert ticket is not None  # _reattachable returns None when there is no ticket
-                context.log.info(f"re-attaching to SLURM job {ticket.job_id} ({info.state}) instead of "
-                                 "resubmitting")
-                job_id, log_path, reattached = ticket.job_id, Path(ticket.log_path), True
-                self._wait(context, job_id, stop)
-            else:
-                log_path = job.run_dir / "slurm-%j.log"
-                stage = (slurm.StageData(job.stage_source, self.stage_to)
-                         if (self.stage_to and job.stage_source) else None)
-                script = job.run_dir / "job.sbatch"
-                script.write_text(slurm.render_script(job_name, self.command_for(job), log_path, resources,
-                                                      stage))
-                injector, reader = self.pipes_files(job)
-                with open_pipes_session(context=context, context_injector=injector,
-                                        message_reader=reader) as session:
-                    try:
-                        job_id = slurm.submit(script, env=session.get_bootstrap_env_vars())
-                    except slurm.SlurmError as exc:
-                        raise Failure(description=str(exc), allow_retries=False) from None
-                    try:
-                        log_path = Path(str(log_path).replace("%j", job_id))
-                        save_ticket(ticket_path, JobTicket(job.arch_hash, job.run_key, job_id, job_name,
-                                                           str(log_path), time.time()))
-                        context.log.info(f"submitted SLURM job {job_id} ({job_name}); log {log_path}")
-                        reattached = False
-                        self._wait(context, job_id, stop)
-                    except Failure:
-                        raise
-                    except BaseException:
-                        # cancel while the Pipes files still exist: leaving the session deletes
-                        # them, and a job starting in that gap would fail on the missing context
-                        # file (ending FAILED) instead of being cancelled
-                        self._cancel(context, job_id, ticket_path)
-                        job_id = None
-                        raise
-        except Failure:
-            raise
-        except BaseException:
-            # the run was terminated (or the step crashed) while re-attached: do not leave the job behind
-            if job_id is not None:
-                self._cancel(context, job_id, ticket_path)
-            raise
-        final = slurm.job_info(job_id)
-        clear_ticket(ticket_path)
-        log_tail = tail(log_path, self.log_tail_lines)
-        state = final.state if final else "UNKNOWN"
-        report = LaunchReport("slurm", state, time.monotonic() - started, str(log_path), log_tail,
-                              job_id=job_id,
-                              node=final.node if final else None, reattached=reattached,
+            outcome = run_job(request, session, context.log, self.poll_interval_s, stop)
+        except SubmitFailed as exc:
+            raise Failure(description=str(exc), allow_retries=False) from None
+        final, state = outcome.final, outcome.state
+        log_tail = tail(outcome.log_path, self.log_tail_lines)
+        report = LaunchReport("slurm", state, outcome.elapsed_s, str(outcome.log_path), log_tail,
+                              job_id=outcome.job_id, node=final.node if final else None,
+                              reattached=outcome.reattached,
                               extra={"exit_code": final.exit_code if final else ""})
         if state != "COMPLETED":
             raise Failure(
-                description=f"SLURM job {job_id} for {job.arch_hash} ended {state} "
-                            f"(exit code {report.extra['exit_code'] or '?'})\n--- last lines of {log_path} "
-                            f"---\n{log_tail}",
+                description=f"SLURM job {outcome.job_id} for {job.arch_hash} ended {state} "
+                            f"(exit code {report.extra['exit_code'] or '?'})\n"
+                            f"--- last lines of {outcome.log_path} ---\n{log_tail}",
                 metadata=report.metadata(),
                 allow_retries=state in RETRYABLE_STATES,
             )
         return report
-
-    @staticmethod
-    def _cancel(context: AssetExecutionContext, job_id: str, ticket_path: Path) -> None:
-        slurm.cancel(job_id)
-        clear_ticket(ticket_path)
-        context.log.warning(f"cancelled SLURM job {job_id}")
-
-    def _reattachable(self, ticket: Optional[JobTicket], job: TrainingJob,
-                      job_name: str) -> Optional[slurm.JobInfo]:
-        """The still-queued or running job of a previous step for this partition, if any."""
-        if ticket is None or ticket.arch_hash != job.arch_hash or ticket.run_key != job.run_key:
-            return None
-        info = slurm.job_info(ticket.job_id)
-        # job ids restart when a cluster's state is wiped: the name must match too
-        if info is None or info.terminal or info.raw.get("JobName") != job_name:
-            return None
-        return info
-
-    def _wait(self, context: AssetExecutionContext, job_id: str,
-              stop: Optional[threading.Event] = None) -> None:
-        """Poll until the job ends (the caller cancels it if this is interrupted or ``stop`` is set).
-
-        In a batched run (``stop`` given) the jobs of all partitions share one ``squeue`` call per
-        poll; ``scontrol`` confirms the end state of each."""
-        last_state = None
-        try:
-            while True:
-                if stop is not None and stop.is_set():
-                    raise LaunchStopped(f"SLURM job {job_id}: the run was interrupted")
-                queued = _QUEUE.state(job_id) if stop is not None else None
-                if queued is not None and queued[0] not in slurm.TERMINAL_STATES:
-                    state, node = queued
-                    terminal = False
-                else:
-                    info = slurm.job_info(job_id)
-                    state, node = (info.state, info.node) if info else ("UNKNOWN", "")
-                    terminal = info is not None and info.terminal
-                if state != last_state:
-                    context.log.info(f"SLURM job {job_id}: {state}" + (f" on {node}" if node else ""))
-                    last_state = state
-                if terminal:
-                    return
-                if stop is not None:
-                    stop.wait(self.poll_interval_s)
-                else:
-                    time.sleep(self.poll_interval_s)
-        finally:
-            _QUEUE.forget(job_id)
-
-
-#: One ``squeue`` per poll for the jobs of every batched run in this process.
-_QUEUE = slurm.SharedQueue()

@@ -1,18 +1,19 @@
 """The CIFAR-10 reference landscape: NAS-Bench-101's measurements, completed over the space."""
 
 import os
-import time
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from nas_assets.core import store as db
 from nas_assets.core.landscape.reference import (
     REFERENCE_MODELS,
-    build_reference_landscape,
+    ReferenceLandscape,
     reference_fingerprint,
+    reference_from_source,
     source_name,
 )
-from nas_assets.core.nb101.reader import ReferenceDataError, load_reference, load_shipped_reference
+from nas_assets.core.nb101.reader import ReferenceDataError
+from nas_assets.core.store.predictions import refresh_space_predictions
 from nas_assets.core.surrogate.model import SurrogateConfig
 from nas_assets.defs.config import ReferenceLandscapeConfig
 from nas_assets.defs.resources import ArtifactsResource, ReferenceDataResource, StoreResource
@@ -55,32 +56,26 @@ def cifar10_reference(
                                   "NAS_ASSETS_NB101 to an NB101 .json export or .tfrecord, or unset it for "
                                   "the shipped 20k cells",
                       allow_retries=False) from None
-    reused = stored == fingerprint
-    if not reused:
-        t0 = time.perf_counter()
+
+    def predict(hashes, arrays) -> tuple[ReferenceLandscape, dict]:
         try:
-            frame = (load_shipped_reference(config.budgets) if reference.path is None
-                     else load_reference(reference.path, config.budgets))
+            return reference_from_source(
+                reference.path, hashes, arrays, config.budgets,
+                os.path.join(artifacts.models_dir, REFERENCE_MODELS),
+                config=SurrogateConfig(ensemble_size=config.ensemble_size, seed=config.seed),
+                n_repeats=config.eval_repeats, seed=config.seed,
+                workers=config.workers or min(2, os.cpu_count() or 1), nthread=os.cpu_count() or 1)
         except (ReferenceDataError, ValueError) as exc:
             raise Failure(description=str(exc), allow_retries=False) from None
-        load_s = time.perf_counter() - t0
-        with store.connect(read_only=True) as conn:
-            hashes, arrays = db.read_padded_space(conn)
-        t0 = time.perf_counter()
-        landscape = build_reference_landscape(
-            frame, hashes, arrays, config.budgets, os.path.join(artifacts.models_dir, REFERENCE_MODELS),
-            config=SurrogateConfig(ensemble_size=config.ensemble_size, seed=config.seed),
-            n_repeats=config.eval_repeats, seed=config.seed, source=source,
-            workers=config.workers or min(2, os.cpu_count() or 1), nthread=os.cpu_count() or 1)
-        summary = {
-            "source": source, "path": reference.path, "architectures_measured": len(frame),
-            "budgets_measured_everywhere": landscape.measured_everywhere, "quality": landscape.quality,
-            "mean_val_accuracy": {str(b): round(float(frame[f"val_accuracy_{b}"].mean()), 4)
-                                  for b in config.budgets},
-            "load_s": round(load_s, 2), "fit_predict_s": round(time.perf_counter() - t0, 2),
-        }
-        with store.connect() as conn:
-            db.write_reference(conn, landscape.results, landscape.predictions, fingerprint, summary)
+
+    def write(conn, value: tuple[ReferenceLandscape, dict]) -> None:
+        landscape, new_summary = value
+        db.write_reference(conn, landscape.results, landscape.predictions, fingerprint, new_summary)
+
+    done = refresh_space_predictions(store.connect, fingerprint, stored, predict, write)
+    reused = done is None
+    if done is not None:
+        summary = done.value[1]
     context.log.info(f"CIFAR-10 reference: {summary['architectures_measured']} architectures from {source}; "
                      f"reused={reused}")
     return MaterializeResult(metadata={

@@ -21,6 +21,7 @@ from dagster import (
 from nas_assets.core import store as db
 from nas_assets.core.cells.cost import SO2SAT_SHAPE, NetworkShape
 from nas_assets.core.store import training as q
+from nas_assets.core.store.predictions import refresh_space_predictions
 from nas_assets.core.surrogate.artifacts import (
     INDEX,
     fit_target,
@@ -160,24 +161,19 @@ def surrogate_predictions(store: StoreResource, artifacts: ArtifactsResource) ->
     with store.connect(read_only=True) as conn:
         stored = db.get_meta(conn, "surrogate_predictions_version")
         rows = db.table_count(conn, "surrogate_predictions")
-    if stored == version and rows:
+
+    def predict(hashes, arrays) -> pd.DataFrame:
+        return pd.concat([
+            pd.DataFrame({"arch_hash": hashes, "metric": t.metric, "budget": t.budget, "mean": mean,
+                          "std": std})
+            for t, (mean, std) in predict_many(surrogates, *arrays).items()
+        ], ignore_index=True)
+
+    done = refresh_space_predictions(store.connect, version, stored if rows else None, predict,
+                                     lambda conn, frame: db.write_predictions(conn, frame, version))
+    if done is None:
         return MaterializeResult(metadata={"reused": True, "version": version, "dagster/row_count": rows})
-    timings = {}
-    t0 = time.perf_counter()
-    with store.connect(read_only=True) as conn:
-        hashes, arrays = db.read_padded_space(conn)
-    timings["read_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    predictions = predict_many(surrogates, *arrays)
-    timings["predict_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    frame = pd.concat([
-        pd.DataFrame({"arch_hash": hashes, "metric": t.metric, "budget": t.budget, "mean": mean, "std": std})
-        for t, (mean, std) in predictions.items()
-    ], ignore_index=True)
-    with store.connect() as conn:
-        db.write_predictions(conn, frame, version)
-    timings["write_s"] = time.perf_counter() - t0
+    frame, timings = done.value, done.timings
     summary = frame.groupby(["metric", "budget"])[["mean", "std"]].agg(["mean", "min", "max"])
     summary.columns = [f"{a}_{b}" for a, b in summary.columns]
     return MaterializeResult(
@@ -185,8 +181,8 @@ def surrogate_predictions(store: StoreResource, artifacts: ArtifactsResource) ->
             "reused": False,
             "version": version,
             "dagster/row_count": len(frame),
-            "architectures": len(hashes),
-            "targets": len(predictions),
+            "architectures": done.n_architectures,
+            "targets": len(surrogates),
             "std_calibrated": MetadataValue.json({t.name: s.calibration.calibrated or s.calibration.note
                                                   for t, s in surrogates.items()}),
             **{k: round(v, 2) for k, v in timings.items()},

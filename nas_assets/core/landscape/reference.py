@@ -16,6 +16,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from nas_assets.core.cells.cost import CIFAR10_SHAPE
+from nas_assets.core.nb101.reader import load_reference, load_shipped_reference
 from nas_assets.core.nb101.shipped import SHIPPED_NAME, shipped_fingerprint
 from nas_assets.core.surrogate.artifacts import CV_PREDICTIONS, FittedTarget, Target, fit_target
 from nas_assets.core.surrogate.model import Surrogate, SurrogateConfig, predict_many
@@ -217,6 +219,53 @@ def build_reference_landscape(
         quality={str(b): _quality(f) for b, f in sorted(fitted.items())},
         measured_everywhere=complete,
     )
+
+
+def reference_from_source(
+    path: str | None,
+    hashes: np.ndarray,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    budgets: Sequence[int],
+    models_dir: str | os.PathLike,
+    *,
+    config: SurrogateConfig,
+    n_repeats: int = 1,
+    seed: int = 0,
+    workers: int = 1,
+    nthread: int = 1,
+) -> tuple[ReferenceLandscape, dict[str, Any]]:
+    """Read NB101's measurements and complete them over the space (:func:`build_reference_landscape`).
+
+    Args:
+        path: an NB101 .json export or .tfrecord; None for the cells shipped with the package.
+        hashes, arrays, budgets, models_dir, config, n_repeats, seed, workers, nthread: as for
+            :func:`build_reference_landscape`.
+
+    Returns:
+        The landscape, and the summary stored beside it (``store.write_reference``): source, path,
+        cells measured, budgets measured everywhere, surrogate quality, mean validation accuracy per
+        budget, and the seconds spent loading (``load_s``) and fitting and predicting
+        (``fit_predict_s``).
+
+    Raises:
+        ReferenceDataError, ValueError: the source cannot be read as an NB101 reference.
+        OSError: the file cannot be read.
+    """
+    t0 = time.perf_counter()
+    frame = load_shipped_reference(budgets) if path is None else load_reference(path, budgets)
+    load_s = time.perf_counter() - t0
+    source = source_name(path)
+    t0 = time.perf_counter()
+    landscape = build_reference_landscape(frame, hashes, arrays, budgets, models_dir, config=config,
+                                          n_repeats=n_repeats, seed=seed, source=source, workers=workers,
+                                          nthread=nthread)
+    summary = {
+        "source": source, "path": path, "architectures_measured": len(frame),
+        "budgets_measured_everywhere": landscape.measured_everywhere, "quality": landscape.quality,
+        "mean_val_accuracy": {str(b): round(float(frame[f"val_accuracy_{b}"].mean()), 4) for b in budgets},
+        "load_s": round(load_s, 2), "fit_predict_s": round(time.perf_counter() - t0, 2),
+    }
+    return landscape, summary
 
 
 def tau_per_budget(summary: dict[str, Any]) -> str:
