@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from dagster import instance_for_test, materialize
 
-from nas_assets.core import store as db
+from nas_assets.core.store import writers
 from nas_assets.defs import space_assets
 from nas_assets.defs.resources import StoreResource
 from tests.defs.stored_space import stored_space_table
@@ -41,16 +41,16 @@ def test_a_rewrite_for_another_shape_cut_before_its_meta_leaves_the_old_space_wh
 
         # the rewrite for the narrow shape dies after the tables, before the meta names the shape
         # (simulated by an error there: a real kill in that instant is not reproducible cheaply)
-        set_meta = db.set_meta
+        set_meta = writers.set_meta  # what store.write_space calls
 
         def cut_before_the_shape(conn, key, value):
             if key == "network_shape":
                 raise RuntimeError("killed between the architectures table and the meta")
             set_meta(conn, key, value)
 
-        monkeypatch.setattr(db, "set_meta", cut_before_the_shape)
+        monkeypatch.setattr(writers, "set_meta", cut_before_the_shape)
         assert not _space(instance, store, narrow)
-        monkeypatch.setattr(db, "set_meta", set_meta)
+        monkeypatch.setattr(writers, "set_meta", set_meta)
 
         # the default shape again: whatever it reuses must be the default shape's rows
         assert _space(instance, store, {})
