@@ -128,14 +128,16 @@ class TrainingSetupResource(ConfigurableResource):
         return new
 
     def config_file(self, data: "So2SatDataResource") -> Path:
-        """The setup as a JSON file in the runs directory, the one argument jobs get for it (written
-        once per content: two setups differing only in precision or compile share the directory)."""
+        """The setup as a JSON file under the runs directory's ``jobs/`` (beside the jobs' own
+        directories, so the runs directory holds result files only), the one argument jobs get for
+        it (written once per content: two setups differing only in precision or compile share the
+        directory)."""
         import hashlib
 
         from nas_assets.core.files import atomic_write
 
         text = self.train_config().to_json()
-        path = self.out_dir(data) / f"train_config-{hashlib.md5(text.encode()).hexdigest()[:8]}.json"
+        path = self.out_dir(data) / "jobs" / f"train_config-{hashlib.md5(text.encode()).hexdigest()[:8]}.json"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, text)

@@ -134,14 +134,14 @@ def _jobs(keys: list[str], config: TrainedArchitectureConfig, store: StoreResour
     adopted = training.adopt_legacy_runs(data)
     if adopted is not None:  # results of an older version: their DuckDB rows get the run key too
         _reingest(adopted, store)
-    out_dir = training.out_dir(data)
+    run_key, out_dir = training.run_key(data), training.out_dir(data)  # computed once for the batch
     train_args = [*data.train_args(), *training.train_args(data)]
     jobs = {}
     for key in keys:
         spec = ArchSpec.from_strings(*rows[key])
         jobs[key] = (TrainingJob(
             arch_hash=key,
-            run_key=training.run_key(data),
+            run_key=run_key,
             train_args=["--arch", f"{spec.matrix_string()}:{spec.ops_string()}", "--out", str(out_dir),
                         *train_args,
                         *(["--force", "--no-resume"] if config.retrain else [])],
@@ -156,8 +156,6 @@ def _reingest(runs_dir: Path, store: StoreResource) -> None:
     replaced by the run key's; unreadable files are left for their partition's own ingest)."""
     records = []
     for path in sorted(runs_dir.glob("*.json")):
-        if len(path.stem) != 32:  # <arch hash>.json only (not the train_config-*.json files)
-            continue
         try:
             records.append((load_result(path), path))
         except ResultError:
