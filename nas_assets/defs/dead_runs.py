@@ -22,6 +22,7 @@ from typing import Optional
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from nas_assets.core.processes import process_exists, process_start_ticks
+from nas_assets.defs.pools import initialize_pools
 
 _ACTIVE = [DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
@@ -93,12 +94,14 @@ def _start_time(pid: int) -> Optional[float]:
 
 def reap_on_load() -> None:
     """:func:`reap_dead_runs` on the ``$DAGSTER_HOME`` instance, from the process that loads the
-    definitions to start runs or serve them (not from step subprocesses); never fails the load."""
+    definitions to start runs or serve them (not from step subprocesses), after giving the pools
+    their limit (:func:`nas_assets.defs.pools.initialize_pools`); never fails the load."""
     if not os.environ.get("DAGSTER_HOME") or multiprocessing.parent_process() is not None:
         return
     log = logging.getLogger(__name__)
     try:
         with DagsterInstance.get() as instance:
+            initialize_pools(instance)
             reaped = reap_dead_runs(instance)
     except Exception as exc:  # a broken instance is Dagster's to report, not the load's
         log.warning("checking for runs left STARTED by a killed process failed: %s", exc)

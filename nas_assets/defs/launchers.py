@@ -21,11 +21,11 @@ from dagster import (
     Failure,
     MetadataValue,
     PipesFileContextInjector,
-    PipesFileMessageReader,
     open_pipes_session,
 )
 from pydantic import Field
 
+from nas_assets.defs.pipes_reader import PollingFileMessageReader
 from nas_assets.launch import slurm
 from nas_assets.launch.batch import run_batch
 from nas_assets.launch.local import run_local, tail
@@ -155,10 +155,10 @@ class TrainingLauncher(ConfigurableResource):
                 "--accelerator", accelerator, "--devices", str(devices), "--num-nodes", str(nodes)]
 
     @staticmethod
-    def pipes_files(job: TrainingJob) -> tuple[PipesFileContextInjector, PipesFileMessageReader]:
+    def pipes_files(job: TrainingJob) -> tuple[PipesFileContextInjector, PollingFileMessageReader]:
         job.run_dir.mkdir(parents=True, exist_ok=True)
         return (PipesFileContextInjector(str(job.run_dir / "pipes_context.json")),
-                PipesFileMessageReader(str(job.run_dir / "pipes_messages.jsonl")))
+                PollingFileMessageReader(str(job.run_dir / "pipes_messages.jsonl")))
 
 
 class LocalLauncher(TrainingLauncher):

@@ -29,6 +29,7 @@ from nas_assets.core.store import training as q
 from nas_assets.core.store.results import ResultError, load_result, result_frames
 from nas_assets.defs.launchers import TrainingJob, TrainingLauncher
 from nas_assets.defs.partitions import ARCHITECTURE_PARTITIONS
+from nas_assets.defs.pools import TRAINING_POOL
 from nas_assets.defs.resources import So2SatDataResource, StoreResource, TrainingSetupResource
 from nas_assets.defs.space_assets import sampled_architectures
 
@@ -88,7 +89,7 @@ TRAINED_CHECKS = [
     group_name="training",
     kinds={"pytorch", "duckdb"},
     deps=[sampled_architectures, so2sat_dataset],
-    pool="training",
+    pool=TRAINING_POOL,
     check_specs=TRAINED_CHECKS,
     # a batched backfill run (BackfillPolicy.multi_run, nas_assets.defs.profiles) records each
     # partition it trained with its own materialization instead of one output for the range

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from dagster import instance_for_test, materialize
 
 from nas_assets.defs.definitions import ASSETS, CHECKS
@@ -173,6 +174,17 @@ def cli_env(slurm_cluster, tmp_path, space_store):
     return env, data
 
 
+def _runs_by_state(home: Path) -> tuple[int, int]:
+    """(runs launched and not ended, runs waiting in the daemon's queue) of the instance at ``home``."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        active = instance.get_runs_count(RunsFilter(statuses=[
+            DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]))
+        queued = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
+    return active, queued
+
+
 def _our_jobs(tmp_path: Path) -> list[dict]:
     """This test's nas_assets jobs (their script lies under tmp_path; other runs may share the cluster)."""
     out = subprocess.run(["squeue", "-h", "-o", "%i %j %T %o"], capture_output=True,
@@ -229,12 +241,15 @@ def test_restarted_dagster_reattaches_instead_of_resubmitting(cli_env, tmp_path)
 
 
 def test_backfill_of_all_partitions_respects_the_pool_limit(cli_env, tmp_path):
-    """One backfill (CLI, launched by the daemon) over every partition; the `training` pool
-    (default_limit 1 here) keeps at most one SLURM job queued or running at a time."""
+    """One backfill (CLI, launched by the daemon) over every partition, with the repo's instance
+    settings at a pool limit of 1: at most one SLURM job queued or running at a time, and the runs
+    that wait for the pool wait QUEUED in the daemon, never launched (a launched run whose step
+    waits for a slot spins a core in Dagster's executor; `granularity: run` prevents it)."""
     env, data = cli_env
     home = Path(env["DAGSTER_HOME"])
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    "
-                                       "default_limit: 1\n")
+    settings = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
+    settings["concurrency"]["pools"]["default_limit"] = 1
+    (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
     dagster_bin = Path(sys.executable).parent
     daemon = subprocess.Popen([str(dagster_bin / "dagster-daemon"), "run", "-m", "nas_assets.defs"],
                               cwd=REPO, env=env,
@@ -250,9 +265,12 @@ def test_backfill_of_all_partitions_respects_the_pool_limit(cli_env, tmp_path):
         n_partitions = len(rows(data / "nas_assets.duckdb",
                                 "SELECT DISTINCT arch_hash FROM sampled_architectures"))
         most_at_once, deadline, trained = 0, time.monotonic() + 420, 0
+        most_runs_active, most_runs_queued = 0, 0
         while time.monotonic() < deadline:
             ours = _our_jobs(tmp_path)
             most_at_once = max(most_at_once, len(ours))
+            active, queued = _runs_by_state(home)
+            most_runs_active, most_runs_queued = max(most_runs_active, active), max(most_runs_queued, queued)
             try:
                 trained = rows(data / "nas_assets.duckdb", "SELECT count(*) FROM training_runs")[0][0]
             except duckdb.IOException:  # a run holds the write lock right now
@@ -262,6 +280,8 @@ def test_backfill_of_all_partitions_respects_the_pool_limit(cli_env, tmp_path):
             time.sleep(0.5)
         assert trained == n_partitions, (tmp_path / "daemon.log").read_text()[-3000:]
         assert most_at_once == 1
+        assert most_runs_active == 1, f"{most_runs_active} runs launched at once with a pool limit of 1"
+        assert most_runs_queued >= 1, "no run ever waited in the daemon's queue"
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
