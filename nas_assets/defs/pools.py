@@ -22,7 +22,8 @@ def initialize_pools(instance: DagsterInstance, pools: tuple[str, ...] = POOLS) 
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits or instance.global_op_concurrency_default_limit is None:
         return ()
-    missing = tuple(pool for pool in pools if pool not in storage.get_concurrency_keys())
+    configured = storage.get_concurrency_keys()
+    missing = tuple(pool for pool in pools if pool not in configured)
     for pool in missing:
         storage.initialize_concurrency_limit_to_default(pool)
     return missing
